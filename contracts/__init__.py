@@ -1,0 +1,4 @@
+"""The wire format of abri: msgspec Structs for requests, responses and problems.
+
+Imports nothing of ours, so partner systems can reuse it as a typed client model.
+"""

@@ -1,0 +1,77 @@
+"""Shared types: constrained scalars, enums, pagination and problem details."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Generic, TypeVar
+
+import msgspec
+from msgspec import Meta
+
+# No NUL characters (PostgreSQL text cannot hold them) and no control characters
+# other than tab and newline; a bound on length everywhere.
+_PRINTABLE = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_PRINTABLE)]
+Label = Annotated[str, Meta(min_length=1, max_length=64, pattern=_PRINTABLE)]
+Address = Annotated[str, Meta(min_length=1, max_length=300, pattern=_PRINTABLE)]
+Postcode = Annotated[str, Meta(pattern=r"^[0-9]{5}$")]
+Department = Annotated[
+    str, Meta(pattern=r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$", description="French department code")
+]
+Arrondissement = Annotated[int, Meta(ge=1, le=20, description="Paris arrondissement, 1 to 20")]
+Latitude = Annotated[float, Meta(ge=-90, le=90)]
+Longitude = Annotated[float, Meta(ge=-180, le=180)]
+Km = Annotated[float, Meta(ge=0, le=2000)]
+Timestamp = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a UTC offset")]
+Cursor = Annotated[
+    str, Meta(max_length=512, pattern=r"^[A-Za-z0-9_-]*$", description="Opaque cursor from `next_cursor`")
+]
+PageLimit = Annotated[int, Meta(ge=1, le=500)]
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    PLACEMENT_OFFICER = "placement_officer"
+    PARTNER = "partner"
+    REFERRER = "referrer"
+    MANAGER = "manager"
+
+
+class FacilityKind(StrEnum):
+    ASSORE_HOTEL = "assore_hotel"
+    SPECIALISED_UNIT = "specialised_unit"
+    REST_SPACE = "rest_space"
+    OUT_OF_REGION = "out_of_region"
+
+
+class GenderPolicy(StrEnum):
+    ANY = "any"
+    WOMEN = "women"
+    MEN = "men"
+
+
+T = TypeVar("T")
+
+
+class Page(msgspec.Struct, Generic[T], kw_only=True):
+    """One page of a list; pass `next_cursor` back as `cursor` for the next one (null at the end)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    field: str | None = None
+    message: str
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """RFC 9457 problem details, sent as `application/problem+json`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None

@@ -1,0 +1,1 @@
+"""abri service layer: the Litestar app, data access, migrations and the CLI."""

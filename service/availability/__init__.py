@@ -1,0 +1,1 @@
+"""Availability search: which beds are free at a moment, and how far from the scenes."""

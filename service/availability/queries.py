@@ -1,0 +1,140 @@
+"""The availability query.
+
+A bed is free at `at` when it is in service (no out-of-service period covers `at`),
+its facility is open on that local calendar day, and no hold or stay covers `at`.
+Distances are computed once per facility (facilities are few, beds many) against the
+sites active at `at`, then the beds are walked facility by facility, farthest first,
+so a page stops as soon as it is full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from contracts.availability import PersonGender
+from contracts.common import FacilityKind
+
+
+@dataclass(frozen=True)
+class Bbox:
+    min_lon: float
+    min_lat: float
+    max_lon: float
+    max_lat: float
+
+
+@dataclass(frozen=True)
+class AvailabilityFilter:
+    kind: FacilityKind | None = None
+    gender: PersonGender | None = None
+    accessible: bool | None = None
+    couple_room: bool | None = None
+    dogs: bool | None = None
+    medical_level: int | None = None
+    min_distance_km: float | None = None
+    organisation_id: UUID | None = None
+    arrondissement: int | None = None
+    commune: str | None = None
+    department: str | None = None
+    region: str | None = None
+    bbox: Bbox | None = None
+
+
+# Sort key of the last row of the previous page: (distance or +inf, facility id, bed id).
+After = tuple[float, UUID, UUID]
+
+_POLICIES = {PersonGender.WOMAN: ["any", "women"], PersonGender.MAN: ["any", "men"], PersonGender.OTHER: ["any"]}
+
+
+@dataclass
+class _Where:
+    """Collects conditions and their positional parameters."""
+
+    args: list[Any]
+    conditions: list[str] = field(default_factory=list)
+
+    def add(self, condition: str, *values: Any) -> None:
+        placeholders = []
+        for value in values:
+            self.args.append(value)
+            placeholders.append(f"${len(self.args)}")
+        self.conditions.append(condition.format(*placeholders))
+
+    def sql(self) -> str:
+        return " AND ".join(self.conditions) or "true"
+
+
+def _facility_conditions(where: _Where, f: AvailabilityFilter) -> None:
+    if f.kind is not None:
+        where.add("f.kind = {}", f.kind.value)
+    if f.organisation_id is not None:
+        where.add("f.organisation_id = {}", f.organisation_id)
+    for column in ("arrondissement", "commune", "department", "region"):
+        if (value := getattr(f, column)) is not None:
+            where.add(f"f.{column} = {{}}", value)
+    if f.bbox is not None:
+        b = f.bbox
+        where.add("f.lon BETWEEN {} AND {} AND f.lat BETWEEN {} AND {}", b.min_lon, b.max_lon, b.min_lat, b.max_lat)
+
+
+def _bed_conditions(where: _Where, f: AvailabilityFilter, after: After | None) -> None:
+    if f.gender is not None:
+        where.add("b.gender_policy = ANY({}::text[])", _POLICIES[f.gender])
+    for column, wanted in (("accessible", f.accessible), ("couple_room", f.couple_room), ("dogs_allowed", f.dogs)):
+        if wanted:
+            where.add(f"b.{column}")
+    if f.medical_level is not None:
+        where.add("b.medical_level >= {}", f.medical_level)
+    if f.min_distance_km is not None:
+        where.add("(f.distance_km IS NULL OR f.distance_km >= {})", f.min_distance_km)
+    if after is not None:
+        where.add("(f.distance_sort, f.id, b.id) < ({}, {}, {})", *after)
+
+
+async def free_beds(
+    conn: asyncpg.Connection, at: datetime, timezone: str, f: AvailabilityFilter, after: After | None, limit: int
+) -> list[asyncpg.Record]:
+    """Up to `limit` free beds at `at` after the sort key `after`, farthest from the scenes first."""
+    args: list[Any] = [at, timezone]
+    facility_where, bed_where = _Where(args), _Where(args)
+    _facility_conditions(facility_where, f)
+    _bed_conditions(bed_where, f, after)
+    args.append(limit)
+    sql = f"""
+        WITH open_facilities AS MATERIALIZED (
+            SELECT f.id, f.organisation_id, f.kind, f.name, f.commune, f.arrondissement,
+                   f.department, f.region, f.lat, f.lon,
+                   nearest.name AS nearest_site,
+                   nearest.km AS distance_km,
+                   coalesce(nearest.km, 'Infinity') AS distance_sort
+            FROM facilities f
+            LEFT JOIN LATERAL (
+                SELECT s.name, km_between(f.lat, f.lon, s.lat, s.lon) AS km
+                FROM consumption_sites s
+                WHERE s.active @> $1::timestamptz
+                ORDER BY km
+                LIMIT 1
+            ) nearest ON true
+            WHERE f.opened_on <= ($1::timestamptz AT TIME ZONE $2)::date
+              AND (f.closed_on IS NULL OR f.closed_on > ($1::timestamptz AT TIME ZONE $2)::date)
+              AND {facility_where.sql()}
+        )
+        SELECT b.id, b.label, b.gender_policy, b.accessible, b.couple_room, b.dogs_allowed,
+               b.medical_level, b.nightly_cost_cents,
+               f.id AS facility_id, f.organisation_id, f.kind, f.name, f.commune, f.arrondissement,
+               f.department, f.region, f.lat, f.lon, f.nearest_site, f.distance_km, f.distance_sort
+        FROM open_facilities f
+        JOIN beds b ON b.facility_id = f.id
+        WHERE {bed_where.sql()}
+          AND NOT EXISTS (SELECT FROM bed_unavailability u WHERE u.bed_id = b.id AND u.period @> $1::timestamptz)
+          AND NOT EXISTS (SELECT FROM holds h WHERE h.bed_id = b.id AND h.period @> $1::timestamptz)
+          AND NOT EXISTS (SELECT FROM stays s WHERE s.bed_id = b.id AND s.period @> $1::timestamptz)
+        ORDER BY f.distance_sort DESC, f.id DESC, b.id DESC
+        LIMIT ${len(args)}
+    """
+    return await conn.fetch(sql, *args)

@@ -1,0 +1,134 @@
+"""`GET /v1/availability`: free beds at a moment, farthest from the consumption scenes first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+from asyncpg import Record
+from litestar import Request, get
+from msgspec import Meta
+
+from contracts.availability import (
+    AvailabilityPage,
+    AvailableBed,
+    FacilitySummary,
+    PersonGender,
+)
+from contracts.common import (
+    Arrondissement,
+    Department,
+    FacilityKind,
+    Km,
+    Name,
+    Role,
+    Timestamp,
+)
+from contracts.inventory import MedicalLevel
+from service.auth import Caller, allow
+from service.availability.queries import After, AvailabilityFilter, Bbox, free_beds
+from service.db.pool import Conn
+from service.http import CursorParam, LimitParam, query
+from service.pagination import decode_cursor, encode_cursor
+from service.problems import ProblemError, problem_responses
+
+_COORD = r"-?\d{1,3}(\.\d{1,10})?"
+BboxText = Annotated[str, Meta(pattern=rf"^{_COORD},{_COORD},{_COORD},{_COORD}$")]
+
+
+@get(
+    "/availability",
+    tags=["availability"],
+    guards=[allow(Role.ADMIN, Role.PLACEMENT_OFFICER, Role.MANAGER, Role.PARTNER)],
+    responses=problem_responses(400, 401, 403),
+    description=(
+        "Beds free at `at` (default now): in service, facility open, no hold or stay. Each carries "
+        "its facility and its great-circle distance to the nearest consumption site active at `at`. "
+        "Sorted by that distance, farthest first (beds with no active site at all come first). "
+        "Partners see their own organisation's beds only. Later pages keep the first page's `at`."
+    ),
+)
+async def availability(
+    conn: Conn,
+    request: Request[Caller, UUID, object],
+    at: query(Timestamp, "Moment to search, ISO 8601 with offset; default now") = None,
+    kind: query(FacilityKind) = None,
+    gender: query(PersonGender, "The gender of the person to place") = None,
+    accessible: query(bool, "true: wheelchair-accessible beds only") = None,
+    couple_room: query(bool, "true: couple rooms only") = None,
+    dogs: query(bool, "true: beds where dogs are allowed only") = None,
+    medical_level: query(MedicalLevel, "At least this medical support level, 0 to 3") = None,
+    min_distance_km: query(Km, "At least this far (km) from every site active at `at`") = None,
+    arrondissement: query(Arrondissement) = None,
+    commune: query(Name) = None,
+    department: query(Department) = None,
+    region: query(Name) = None,
+    bbox: query(BboxText, "min_lon,min_lat,max_lon,max_lat (WGS84)") = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> AvailabilityPage:
+    after: After | None = None
+    if cursor is not None:
+        at, distance, facility_id, bed_id = decode_cursor(cursor, tuple[datetime, float | None, UUID, UUID])
+        after = (float("inf") if distance is None else distance, facility_id, bed_id)
+    at = at or datetime.now(UTC)
+    criteria = AvailabilityFilter(
+        kind=kind,
+        gender=gender,
+        accessible=accessible,
+        couple_room=couple_room,
+        dogs=dogs,
+        medical_level=medical_level,
+        min_distance_km=min_distance_km,
+        organisation_id=request.user.organisation_id if request.user.role is Role.PARTNER else None,
+        arrondissement=arrondissement,
+        commune=commune,
+        department=department,
+        region=region,
+        bbox=_bbox(bbox),
+    )
+    rows = await free_beds(conn, at, request.app.state.settings.timezone, criteria, after, limit + 1)
+    items = [_available_bed(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(at, last["distance_km"], last["facility_id"], last["id"])
+    return AvailabilityPage(at=at, items=items, next_cursor=next_cursor)
+
+
+def _bbox(raw: str | None) -> Bbox | None:
+    if raw is None:
+        return None
+    box = Bbox(*map(float, raw.split(",")))
+    if not (box.min_lon < box.max_lon and box.min_lat < box.max_lat):
+        raise ProblemError(400, "Invalid bbox", detail="bbox is min_lon,min_lat,max_lon,max_lat with min < max.")
+    return box
+
+
+def _available_bed(row: Record) -> AvailableBed:
+    distance = row["distance_km"]
+    return AvailableBed(
+        id=row["id"],
+        label=row["label"],
+        gender_policy=row["gender_policy"],
+        accessible=row["accessible"],
+        couple_room=row["couple_room"],
+        dogs_allowed=row["dogs_allowed"],
+        medical_level=row["medical_level"],
+        nightly_cost_cents=row["nightly_cost_cents"],
+        facility=FacilitySummary(
+            id=row["facility_id"],
+            organisation_id=row["organisation_id"],
+            kind=row["kind"],
+            name=row["name"],
+            commune=row["commune"],
+            arrondissement=row["arrondissement"],
+            department=row["department"],
+            region=row["region"],
+            lat=row["lat"],
+            lon=row["lon"],
+        ),
+        distance_km=None if distance is None else round(distance, 3),
+        nearest_site=row["nearest_site"],
+    )

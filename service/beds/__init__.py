@@ -1,0 +1,1 @@
+"""Beds and places, and the periods when they are out of service."""

@@ -1,0 +1,169 @@
+"""The `abri` command: serve, migrate, seed-demo, create-key, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from uuid import UUID
+
+import asyncpg
+
+from contracts.common import Role
+from service.auth import create_key
+from service.db.embedded import embedded_server
+from service.db.migrate import migrate
+from service.demo.load import is_empty, load_demo
+from service.settings import PROJECT_ROOT, Settings, load_settings
+
+DEMO_ORGANISATION = "abri demo administrators"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # SIGTERM ends the command like Ctrl-C does, so the embedded server is stopped cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        args.run(args, load_settings())
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="abri", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    serve = commands.add_parser("serve", help="serve the API (embedded PostgreSQL unless DATABASE_URL is set)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    demo = serve.add_mutually_exclusive_group()
+    demo.add_argument("--no-demo", action="store_true", help="do not load the Paris demo data")
+    demo.add_argument("--demo", action="store_true", help="load the demo data into an empty DATABASE_URL database")
+    serve.set_defaults(run=_serve)
+
+    commands.add_parser("migrate", help="apply pending migrations").set_defaults(run=_migrate)
+    commands.add_parser("seed-demo", help="load the Paris demo data into an empty database").set_defaults(
+        run=_seed_demo
+    )
+
+    key = commands.add_parser("create-key", help="create an API key and print it once")
+    key.add_argument("--role", required=True, choices=[r.value for r in Role])
+    key.add_argument("--org", required=True, help="organisation id, or name (created if new)")
+    key.set_defaults(run=_create_key)
+
+    spec = commands.add_parser("openapi", help="write the OpenAPI document")
+    spec.add_argument("--output", type=Path, default=PROJECT_ROOT / "openapi" / "openapi.json")
+    spec.set_defaults(run=_openapi)
+    return parser
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    """The URL to use: DATABASE_URL, or the embedded server for as long as the block runs."""
+    if settings.database_url:
+        with nullcontext(settings.database_url) as url:
+            yield url
+    else:
+        with embedded_server(settings.data_dir) as url:
+            yield url
+
+
+async def _with_connection(url: str, work):  # noqa: ANN001, ANN202
+    conn = await asyncpg.connect(url)
+    try:
+        return await work(conn)
+    finally:
+        await conn.close()
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    with _database(settings) as url:
+        load = not args.no_demo and (settings.embedded or args.demo)
+        asyncio.run(_with_connection(url, lambda conn: _prepare(conn, settings, load)))
+        os.environ["DATABASE_URL"] = url
+        from service.server import run  # noqa: PLC0415 - imports the ASGI server only when serving
+
+        run(args.host, args.port)
+
+
+async def _prepare(conn: asyncpg.Connection, settings: Settings, load_demo_data: bool) -> None:
+    await migrate(conn)
+    if load_demo_data and await is_empty(conn):
+        counts = await load_demo(conn)
+        print(f"Loaded the Paris demo data: {counts}", flush=True)
+    if settings.embedded:
+        key_file = settings.data_dir / "demo-key"
+        key = await _demo_key(conn, key_file)
+        print(f"Admin API key (also in {key_file}):\n  {key}", flush=True)
+
+
+async def _demo_key(conn: asyncpg.Connection, key_file: Path) -> str:
+    """The admin key of the embedded demo: reused while it is valid, else made anew."""
+    from service.auth import authenticate  # noqa: PLC0415
+
+    if key_file.exists():
+        key = key_file.read_text().strip()
+        caller = await authenticate(conn, key)
+        if caller is not None and caller.role is Role.ADMIN:
+            return key
+    organisation_id = await _organisation(conn, DEMO_ORGANISATION)
+    key = await create_key(conn, Role.ADMIN, organisation_id)
+    key_file.touch(mode=0o600)
+    key_file.chmod(0o600)
+    key_file.write_text(key + "\n")
+    return key
+
+
+async def _organisation(conn: asyncpg.Connection, id_or_name: str) -> UUID:
+    try:
+        organisation_id = UUID(id_or_name)
+    except ValueError:
+        return await conn.fetchval(
+            "INSERT INTO organisations (name) VALUES ($1) "
+            "ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+            id_or_name,
+        )
+    if not await conn.fetchval("SELECT EXISTS (SELECT FROM organisations WHERE id = $1)", organisation_id):
+        sys.exit(f"abri: no organisation has id {organisation_id}")
+    return organisation_id
+
+
+def _migrate(_: argparse.Namespace, settings: Settings) -> None:
+    with _database(settings) as url:
+        applied = asyncio.run(_with_connection(url, migrate))
+    print(f"Applied migrations: {applied}" if applied else "The schema is up to date.")
+
+
+def _seed_demo(_: argparse.Namespace, settings: Settings) -> None:
+    async def seed(conn: asyncpg.Connection) -> dict[str, int] | None:
+        await migrate(conn)
+        return await load_demo(conn) if await is_empty(conn) else None
+
+    with _database(settings) as url:
+        counts = asyncio.run(_with_connection(url, seed))
+    if counts is None:
+        sys.exit("abri: the database already holds an inventory; the demo data loads into an empty one only")
+    print(f"Loaded the Paris demo data: {counts}")
+
+
+def _create_key(args: argparse.Namespace, settings: Settings) -> None:
+    async def create(conn: asyncpg.Connection) -> str:
+        await migrate(conn)
+        return await create_key(conn, Role(args.role), await _organisation(conn, args.org))
+
+    with _database(settings) as url:
+        key = asyncio.run(_with_connection(url, create))
+    print(key)
+
+
+def _openapi(args: argparse.Namespace, _: Settings) -> None:
+    from service.openapi import write_schema  # noqa: PLC0415
+
+    write_schema(args.output)
+    print(f"Wrote {args.output}")

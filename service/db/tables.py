@@ -1,0 +1,121 @@
+"""Create, read, update and list for the plain resource tables.
+
+Resources whose columns match their response Struct's fields share this code; table
+and column names come from our own code, never from a request. Queries with real
+logic (availability, occupancy) are written out in their own modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from contracts.common import Page
+from service.http import etag
+from service.pagination import decode_cursor, encode_cursor
+from service.problems import ProblemError
+
+_SERVER_SET = ("id", "version", "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    read: type[msgspec.Struct]
+    what: str  # singular noun for messages: "facility"
+
+    @property
+    def columns(self) -> str:
+        return ", ".join(self.read.__struct_fields__)
+
+    def to_struct(self, row: asyncpg.Record) -> Any:
+        return msgspec.convert(dict(row), self.read, from_attributes=False)
+
+    async def insert(self, conn: asyncpg.Connection, values: dict[str, Any]) -> Any:
+        names = list(values)
+        placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+        row = await conn.fetchrow(
+            f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({placeholders}) RETURNING {self.columns}",
+            *values.values(),
+        )
+        return self.to_struct(row)
+
+    async def insert_many(self, conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> list[Any]:
+        """Insert rows of identical keys in one statement (unnest of arrays)."""
+        names = list(rows[0])
+        types = await self._column_types(conn, names)
+        arrays = ", ".join(f"${i}::{types[n]}[]" for i, n in enumerate(names, start=1))
+        records = await conn.fetch(
+            f"INSERT INTO {self.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) RETURNING {self.columns}",
+            *([r[n] for r in rows] for n in names),
+        )
+        return [self.to_struct(r) for r in records]
+
+    async def _column_types(self, conn: asyncpg.Connection, names: list[str]) -> dict[str, str]:
+        rows = await conn.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+            "WHERE attrelid = $1::regclass AND attname = ANY($2::text[])",
+            self.name,
+            names,
+        )
+        return {r["attname"]: r["type"] for r in rows}
+
+    async def get(self, conn: asyncpg.Connection, id_: UUID) -> Any:
+        row = await conn.fetchrow(f"SELECT {self.columns} FROM {self.name} WHERE id = $1", id_)
+        if row is None:
+            raise ProblemError(404, f"No such {self.what}", detail=f"No {self.what} has id {id_}.")
+        return self.to_struct(row)
+
+    async def update(
+        self, conn: asyncpg.Connection, id_: UUID, changes: dict[str, Any], expected_version: int | None
+    ) -> Any:
+        """Apply `changes` if the stored version is `expected_version` (any when None).
+
+        The version check is in the UPDATE itself, so two writers cannot both pass it.
+        """
+        if any(name in _SERVER_SET for name in changes):
+            raise ValueError(f"server-set columns cannot be changed: {sorted(changes)}")
+        assignments = [f"{name} = ${i}" for i, name in enumerate(changes, start=3)]
+        row = await conn.fetchrow(
+            f"UPDATE {self.name} SET {', '.join([*assignments, 'version = version + 1', 'updated_at = now()'])} "
+            f"WHERE id = $1 AND ($2::int IS NULL OR version = $2) RETURNING {self.columns}",
+            id_,
+            expected_version,
+            *changes.values(),
+        )
+        if row is None:
+            current = await self.get(conn, id_)  # 404 when it does not exist
+            raise ProblemError(
+                412,
+                "Precondition failed",
+                detail=f"The {self.what} has changed since you read it; fetch it again.",
+                headers={"ETag": etag(current.version)},
+            )
+        return self.to_struct(row)
+
+    async def page(
+        self, conn: asyncpg.Connection, filters: dict[str, Any], cursor: str | None, limit: int
+    ) -> Page[Any]:
+        """A page in id order (uuidv7: creation order). `filters` maps a column, or an
+        expression with `{}` for the value, to a value; None values are ignored."""
+        conditions, args = [], []
+        for expression, value in filters.items():
+            if value is None:
+                continue
+            args.append(value)
+            placeholder = f"${len(args)}"
+            conditions.append(expression.format(placeholder) if "{}" in expression else f"{expression} = {placeholder}")
+        if cursor is not None:
+            (after,) = decode_cursor(cursor, tuple[UUID])
+            args.append(after)
+            conditions.append(f"id > ${len(args)}")
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        args.append(limit + 1)
+        rows = await conn.fetch(f"SELECT {self.columns} FROM {self.name} {where} ORDER BY id LIMIT ${len(args)}", *args)
+        items = [self.to_struct(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(str(items[-1].id)) if len(rows) > limit else None
+        return Page(items=items, next_cursor=next_cursor)

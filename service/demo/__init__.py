@@ -1,0 +1,1 @@
+"""The deterministic Paris demo dataset and its loader."""

@@ -1,0 +1,1 @@
+"""Facilities: hotels, specialised units, rest spaces and out-of-region placements."""

@@ -1,0 +1,113 @@
+"""Facilities API. Admins write any facility, partners their own organisation's."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import JSONBody
+
+from contracts.common import Arrondissement, Department, FacilityKind, Name, Page
+from contracts.derive import changes
+from contracts.inventory import Facility, FacilityCreate, FacilityUpdate
+from service.auth import (
+    ANY_ROLE,
+    INVENTORY_WRITERS,
+    Caller,
+    allow,
+    require_organisation,
+)
+from service.db.pool import Conn
+from service.db.tables import Table
+from service.http import (
+    GEOJSON,
+    CursorParam,
+    IfMatch,
+    LimitParam,
+    PathId,
+    expected_version,
+    geojson_feature_response,
+    geojson_response,
+    query,
+    wants_geojson,
+    with_etag,
+)
+from service.problems import problem_responses
+
+FACILITIES = Table("facilities", Facility, "facility")
+_GEO_NOTE = f"Send `Accept: {GEOJSON}` for GeoJSON (RFC 7946)."
+
+
+class FacilityController(Controller):
+    path = "/facilities"
+    tags = ["inventory"]
+
+    @post(guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 422))
+    async def create_facility(
+        self, conn: Conn, request: Request[Caller, UUID, object], data: JSONBody[FacilityCreate]
+    ) -> Response[Facility]:
+        require_organisation(request.user, data.organisation_id)
+        created = await FACILITIES.insert(conn, _columns(data))
+        return with_etag(created, 201, f"/v1/facilities/{created.id}")
+
+    @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=_GEO_NOTE)
+    async def list_facilities(
+        self,
+        conn: Conn,
+        request: Request[Caller, UUID, object],
+        kind: query(FacilityKind) = None,
+        organisation_id: query(UUID) = None,
+        department: query(Department) = None,
+        region: query(Name) = None,
+        commune: query(Name) = None,
+        arrondissement: query(Arrondissement) = None,
+        cursor: CursorParam = None,
+        limit: LimitParam = 100,
+    ) -> Page[Facility]:
+        filters = {
+            "kind": kind,
+            "organisation_id": organisation_id,
+            "department": department,
+            "region": region,
+            "commune": commune,
+            "arrondissement": arrondissement,
+        }
+        page = await FACILITIES.page(conn, filters, cursor, limit)
+        return geojson_response(page.items, page.next_cursor) if wants_geojson(request) else page
+
+    @get(
+        "/{facility_id:uuid}",
+        guards=[allow(*ANY_ROLE)],
+        responses=problem_responses(401, 403, 404),
+        description=_GEO_NOTE,
+    )
+    async def get_facility(
+        self, conn: Conn, request: Request[Caller, UUID, object], facility_id: PathId
+    ) -> Response[Facility]:
+        facility = await FACILITIES.get(conn, facility_id)
+        return geojson_feature_response(facility) if wants_geojson(request) else with_etag(facility)
+
+    @patch(
+        "/{facility_id:uuid}",
+        guards=[allow(*INVENTORY_WRITERS)],
+        responses=problem_responses(400, 401, 403, 404, 412, 422),
+    )
+    async def update_facility(
+        self,
+        conn: Conn,
+        request: Request[Caller, UUID, object],
+        facility_id: PathId,
+        data: JSONBody[FacilityUpdate],
+        if_match: IfMatch = None,
+    ) -> Response[Facility]:
+        current = await FACILITIES.get(conn, facility_id)
+        require_organisation(request.user, current.organisation_id)
+        updated = await FACILITIES.update(conn, facility_id, _columns(data), expected_version(if_match))
+        return with_etag(updated)
+
+
+def _columns(data: FacilityCreate | FacilityUpdate) -> dict[str, object]:
+    values = changes(data)
+    if "kind" in values:
+        values["kind"] = values["kind"].value
+    return values

@@ -1,0 +1,1 @@
+"""Organisations: the operators that run facilities and hold API keys."""

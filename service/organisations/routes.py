@@ -1,0 +1,55 @@
+"""Organisations API: admins create and rename them; every role may read them."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get, patch, post
+from litestar.params import JSONBody
+
+from contracts.common import Page, Role
+from contracts.derive import changes
+from contracts.inventory import Organisation, OrganisationCreate, OrganisationUpdate
+from service.auth import ANY_ROLE, allow
+from service.db.pool import Conn
+from service.db.tables import Table
+from service.http import (
+    CursorParam,
+    IfMatch,
+    LimitParam,
+    PathId,
+    expected_version,
+    with_etag,
+)
+from service.problems import problem_responses
+
+ORGANISATIONS = Table("organisations", Organisation, "organisation")
+
+
+class OrganisationController(Controller):
+    path = "/organisations"
+    tags = ["inventory"]
+
+    @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409))
+    async def create_organisation(self, conn: Conn, data: JSONBody[OrganisationCreate]) -> Response[Organisation]:
+        created = await ORGANISATIONS.insert(conn, {"name": data.name})
+        return with_etag(created, 201, f"/v1/organisations/{created.id}")
+
+    @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403))
+    async def list_organisations(
+        self, conn: Conn, cursor: CursorParam = None, limit: LimitParam = 100
+    ) -> Page[Organisation]:
+        return await ORGANISATIONS.page(conn, {}, cursor, limit)
+
+    @get("/{organisation_id:uuid}", guards=[allow(*ANY_ROLE)], responses=problem_responses(401, 403, 404))
+    async def get_organisation(self, conn: Conn, organisation_id: PathId) -> Response[Organisation]:
+        return with_etag(await ORGANISATIONS.get(conn, organisation_id))
+
+    @patch(
+        "/{organisation_id:uuid}",
+        guards=[allow(Role.ADMIN)],
+        responses=problem_responses(400, 401, 403, 404, 409, 412),
+    )
+    async def update_organisation(
+        self, conn: Conn, organisation_id: PathId, data: JSONBody[OrganisationUpdate], if_match: IfMatch = None
+    ) -> Response[Organisation]:
+        updated = await ORGANISATIONS.update(conn, organisation_id, changes(data), expected_version(if_match))
+        return with_etag(updated)

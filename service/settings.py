@@ -1,0 +1,67 @@
+"""Settings, read from the environment in one place.
+
+| variable | meaning | default |
+|---|---|---|
+| `DATABASE_URL` | PostgreSQL to use; unset means the embedded server | unset |
+| `ABRI_DATA_DIR` | where the embedded server keeps its data and the demo key | `<project>/.abri` |
+| `ABRI_DB_POOL_MIN` / `ABRI_DB_POOL_MAX` | connection pool bounds | 2 / 10 |
+| `ABRI_TIMEZONE` | local time zone for calendar dates (facility opening) | `Europe/Paris` |
+| `ABRI_LOG_FORMAT` | `json`, `console` or `auto` (console on a terminal) | `auto` |
+| `ABRI_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """`.abri/` at the repository root when run from a checkout, else in the working directory."""
+    root = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").exists() else Path.cwd()
+    return root / ".abri"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None
+    data_dir: Path
+    db_pool_min: Annotated[int, Meta(ge=1, le=100)] = 2
+    db_pool_max: Annotated[int, Meta(ge=1, le=500)] = 10
+    timezone: str = "Europe/Paris"
+    log_format: Literal["json", "console", "auto"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+
+_ENV = {
+    "database_url": "DATABASE_URL",
+    "data_dir": "ABRI_DATA_DIR",
+    "db_pool_min": "ABRI_DB_POOL_MIN",
+    "db_pool_max": "ABRI_DB_POOL_MAX",
+    "timezone": "ABRI_TIMEZONE",
+    "log_format": "ABRI_LOG_FORMAT",
+    "log_level": "ABRI_LOG_LEVEL",
+}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from the environment; raises `msgspec.ValidationError` on bad values."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, object] = {"data_dir": str(default_data_dir())}
+    raw.update({field: env[var] for field, var in _ENV.items() if env.get(var)})
+    return msgspec.convert(raw, Settings, strict=False, dec_hook=_decode)
+
+
+def _decode(type_: type, value: object) -> object:
+    if type_ is Path:
+        return Path(str(value)).expanduser().resolve()
+    raise NotImplementedError

@@ -1,0 +1,70 @@
+"""Consumption sites API. Admins maintain the list; every role may read it."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import JSONBody
+
+from contracts.common import Page, Role, Timestamp
+from contracts.derive import changes
+from contracts.inventory import Site, SiteCreate, SiteUpdate
+from service.auth import ANY_ROLE, allow
+from service.db.pool import Conn
+from service.db.tables import Table
+from service.http import (
+    GEOJSON,
+    CursorParam,
+    IfMatch,
+    LimitParam,
+    PathId,
+    expected_version,
+    geojson_feature_response,
+    geojson_response,
+    query,
+    wants_geojson,
+    with_etag,
+)
+from service.problems import problem_responses
+
+SITES = Table("consumption_sites", Site, "consumption site")
+_GEO_NOTE = f"Send `Accept: {GEOJSON}` for GeoJSON (RFC 7946)."
+
+
+class SiteController(Controller):
+    path = "/sites"
+    tags = ["inventory"]
+
+    @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 422))
+    async def create_site(self, conn: Conn, data: JSONBody[SiteCreate]) -> Response[Site]:
+        created = await SITES.insert(conn, changes(data))
+        return with_etag(created, 201, f"/v1/sites/{created.id}")
+
+    @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=_GEO_NOTE)
+    async def list_sites(
+        self,
+        conn: Conn,
+        request: Request,
+        active_at: query(Timestamp, "Only sites active at this time") = None,
+        cursor: CursorParam = None,
+        limit: LimitParam = 100,
+    ) -> Page[Site]:
+        page = await SITES.page(conn, {"active @> {}::timestamptz": active_at}, cursor, limit)
+        return geojson_response(page.items, page.next_cursor) if wants_geojson(request) else page
+
+    @get(
+        "/{site_id:uuid}", guards=[allow(*ANY_ROLE)], responses=problem_responses(401, 403, 404), description=_GEO_NOTE
+    )
+    async def get_site(self, conn: Conn, request: Request, site_id: PathId) -> Response[Site]:
+        site = await SITES.get(conn, site_id)
+        return geojson_feature_response(site) if wants_geojson(request) else with_etag(site)
+
+    @patch(
+        "/{site_id:uuid}",
+        guards=[allow(Role.ADMIN)],
+        responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+        description="E.g. set `active_until` when a scene has moved.",
+    )
+    async def update_site(
+        self, conn: Conn, site_id: PathId, data: JSONBody[SiteUpdate], if_match: IfMatch = None
+    ) -> Response[Site]:
+        return with_etag(await SITES.update(conn, site_id, changes(data), expected_version(if_match)))
