@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from litestar import Litestar, Router
+import swagger_ui_bundle
+from litestar import Litestar, Router, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
 
 from service.auth import API_KEY_HEADER, ApiKeyMiddleware
 from service.availability.routes import availability
@@ -22,6 +25,20 @@ from service.settings import Settings, load_settings
 from service.sites.routes import SiteController
 
 VERSION = "0.1.0"
+# Swagger UI is served from the installed package: the docs work offline.
+DOCS_ASSETS = "/docs/assets"
+
+
+@get("/docs", include_in_schema=False)
+async def docs() -> Redirect:
+    """Interactive API docs (Swagger UI over /schema/openapi.json)."""
+    return Redirect("/schema/")
+
+
+def docs_assets() -> Router:
+    return create_static_files_router(
+        path=DOCS_ASSETS, directories=[swagger_ui_bundle.swagger_ui_path], include_in_schema=False
+    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -33,17 +50,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[ApiKeyMiddleware],
         security=[{"ApiKey": []}],
     )
-    return Litestar(
-        route_handlers=[v1, live, ready],
+    app = Litestar(
+        route_handlers=[v1, live, ready, docs, docs_assets()],
         dependencies={"conn": Provide(provide_connection)},
         lifespan=[pool_lifespan(settings)],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[access_log],
         openapi_config=_openapi(),
         logging_config=None,
         debug=False,
     )
+    # Outermost, so the access log also sees 404s and errors raised by middleware.
+    app.asgi_handler = access_log(app.asgi_handler)
+    return app
 
 
 def _openapi() -> OpenAPIConfig:
@@ -57,7 +76,14 @@ def _openapi() -> OpenAPIConfig:
             "application/problem+json."
         ),
         path="/schema",
-        render_plugins=[ScalarRenderPlugin(path="/")],
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/",
+                js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+            )
+        ],
         components=Components(
             security_schemes={"ApiKey": SecurityScheme(type="apiKey", name=API_KEY_HEADER, security_scheme_in="header")}
         ),

@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from contracts.common import Role
-from service.auth import create_key
+from service.auth import authenticate, create_key
 from service.db.embedded import embedded_server
 from service.db.migrate import migrate
 from service.demo.load import is_empty, load_demo
@@ -74,7 +74,7 @@ def _database(settings: Settings) -> Iterator[str]:
             yield url
 
 
-async def _with_connection(url: str, work):  # noqa: ANN001, ANN202
+async def _with_connection(url: str, work):
     conn = await asyncpg.connect(url)
     try:
         return await work(conn)
@@ -87,7 +87,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         load = not args.no_demo and (settings.embedded or args.demo)
         asyncio.run(_with_connection(url, lambda conn: _prepare(conn, settings, load)))
         os.environ["DATABASE_URL"] = url
-        from service.server import run  # noqa: PLC0415 - imports the ASGI server only when serving
+        from service.server import run  # the ASGI server is imported only to serve
 
         run(args.host, args.port)
 
@@ -105,8 +105,6 @@ async def _prepare(conn: asyncpg.Connection, settings: Settings, load_demo_data:
 
 async def _demo_key(conn: asyncpg.Connection, key_file: Path) -> str:
     """The admin key of the embedded demo: reused while it is valid, else made anew."""
-    from service.auth import authenticate  # noqa: PLC0415
-
     if key_file.exists():
         key = key_file.read_text().strip()
         caller = await authenticate(conn, key)
@@ -163,7 +161,7 @@ def _create_key(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _openapi(args: argparse.Namespace, _: Settings) -> None:
-    from service.openapi import write_schema  # noqa: PLC0415
+    from service.openapi import write_schema
 
     write_schema(args.output)
     print(f"Wrote {args.output}")

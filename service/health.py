@@ -26,7 +26,7 @@ async def ready(request: Request) -> Response[Health]:
     try:
         async with request.app.state.pool.acquire(timeout=2) as conn:
             version = await current_version(conn)
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the database means not ready
+    except Exception as exc:
         return problem_response(request, 503, detail=f"Database unreachable ({type(exc).__name__}).")
     if version != latest_version():
         return problem_response(request, 503, detail=f"Schema at version {version}, expected {latest_version()}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, get_args, get_origin
 from uuid import UUID
 
@@ -10,7 +11,7 @@ from litestar import Request, Response
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from msgspec import Meta
 
-from contracts.common import Cursor, PageLimit
+from contracts.common import Cursor, FieldError, PageLimit
 from service.problems import ProblemError
 
 GEOJSON = "application/geo+json"
@@ -36,6 +37,18 @@ def query(annotated: Any, description: str | None = None, *, optional: bool = Tr
     if description:
         constraints["description"] = description
     return Annotated[base | None if optional else base, QueryParameter(**constraints)]
+
+
+def aware(value: datetime | None, name: str) -> datetime | None:
+    """Reject a timestamp without a UTC offset (Meta(tz=True) is not applied to query parameters)."""
+    if value is not None and value.tzinfo is None:
+        raise ProblemError(
+            400,
+            "Bad Request",
+            detail=f"{name} needs a UTC offset, e.g. 2026-01-31T22:00:00Z",
+            errors=[FieldError(field=name, message="Expected a datetime with a UTC offset")],
+        )
+    return value
 
 
 # Parameters shared by many routes.

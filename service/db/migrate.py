@@ -25,9 +25,9 @@ class Migration:
     sql: str
 
 
-def available_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def available_migrations() -> list[Migration]:
     migrations = []
-    for path in sorted(directory.glob("*.sql")):
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
         number, _, name = path.stem.partition("_")
         migrations.append(Migration(int(number), name, path.read_text()))
     versions = [m.version for m in migrations]

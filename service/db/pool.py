@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from service.settings import Settings
 
 
-def pool_lifespan(settings: Settings):  # noqa: ANN201 - Litestar lifespan factory
+def pool_lifespan(settings: Settings):
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if settings.database_url is None:

@@ -40,7 +40,7 @@ _GEO_NOTE = f"Send `Accept: {GEOJSON}` for GeoJSON (RFC 7946)."
 
 class FacilityController(Controller):
     path = "/facilities"
-    tags = ["inventory"]
+    tags = ("inventory",)
 
     @post(guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 422))
     async def create_facility(

@@ -26,7 +26,7 @@ ORGANISATIONS = Table("organisations", Organisation, "organisation")
 
 class OrganisationController(Controller):
     path = "/organisations"
-    tags = ["inventory"]
+    tags = ("inventory",)
 
     @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409))
     async def create_organisation(self, conn: Conn, data: JSONBody[OrganisationCreate]) -> Response[Organisation]:

@@ -17,6 +17,7 @@ from service.http import (
     IfMatch,
     LimitParam,
     PathId,
+    aware,
     expected_version,
     geojson_feature_response,
     geojson_response,
@@ -32,7 +33,7 @@ _GEO_NOTE = f"Send `Accept: {GEOJSON}` for GeoJSON (RFC 7946)."
 
 class SiteController(Controller):
     path = "/sites"
-    tags = ["inventory"]
+    tags = ("inventory",)
 
     @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 422))
     async def create_site(self, conn: Conn, data: JSONBody[SiteCreate]) -> Response[Site]:
@@ -48,7 +49,7 @@ class SiteController(Controller):
         cursor: CursorParam = None,
         limit: LimitParam = 100,
     ) -> Page[Site]:
-        page = await SITES.page(conn, {"active @> {}::timestamptz": active_at}, cursor, limit)
+        page = await SITES.page(conn, {"active @> {}::timestamptz": aware(active_at, "active_at")}, cursor, limit)
         return geojson_response(page.items, page.next_cursor) if wants_geojson(request) else page
 
     @get(
