@@ -1,58 +1,13 @@
 """`abri serve` as a newcomer runs it: a real process, the embedded database, the demo data."""
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 
-STARTUP_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"ABRI_DATA_DIR": str(data_dir)}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"abri serve exited early: {self.process.communicate()}")
-            try:
-                if httpx.get(f"{self.base}/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail("abri serve did not become ready")
-
-    def stop(self) -> tuple[int, str, str]:
-        self.process.send_signal(signal.SIGTERM)
-        out, err = self.process.communicate(timeout=30)
-        return self.process.returncode, out, err
+from tests.process import Server
 
 
 def postgres_running_on(data_dir: Path) -> bool:
@@ -68,7 +23,7 @@ def data_dir(tmp_path_factory):
 
 
 def test_serve_demo_availability_stop_and_restart(data_dir):
-    server = Server(data_dir)
+    server = Server({"ABRI_DATA_DIR": str(data_dir), "DATABASE_URL": None})
     try:
         server.wait_ready()
         key_file = data_dir / "demo-key"
@@ -97,7 +52,7 @@ def test_serve_demo_availability_stop_and_restart(data_dir):
     assert not any("X-API-Key" in line or key in line for line in err.splitlines()), "no secrets in logs"
     assert not postgres_running_on(data_dir), "SIGTERM stops the embedded PostgreSQL too"
 
-    again = Server(data_dir)
+    again = Server({"ABRI_DATA_DIR": str(data_dir), "DATABASE_URL": None})
     try:
         again.wait_ready()
         r = httpx.get(f"{again.base}/v1/facilities", params={"limit": 1}, headers={"X-API-Key": key})

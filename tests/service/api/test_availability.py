@@ -50,11 +50,9 @@ BEDS = {
     "closed-1": ("closed", "any", False, False, False, 1, None),
     "future-1": ("future", "any", False, False, False, 1, None),
 }
-FREE_NOW = ["far-1", "far-women", "far-men", "far-left", "far-hold-expired", "far-dog"] + [
-    "mid-couple",
-    "mid-1",
-    "near-1",
-    "rest-1",
+FREE_NOW = [
+    *["far-1", "far-women", "far-men", "far-left", "far-hold-expired", "far-dog"],
+    *["mid-couple", "mid-1", "near-1", "rest-1"],
 ]
 
 
@@ -62,7 +60,8 @@ FREE_NOW = ["far-1", "far-women", "far-men", "far-left", "far-hold-expired", "fa
 async def inventory(conn, keys):
     other = await conn.fetchval("INSERT INTO organisations (name) VALUES ('Hotel operator') RETURNING id")
     await conn.execute(
-        "INSERT INTO consumption_sites (name, lat, lon, intensity, active_from) VALUES ('Stalingrad', $1, $2, 5, '2019-01-01')",
+        "INSERT INTO consumption_sites (name, lat, lon, intensity, active_from) "
+        "VALUES ('Stalingrad', $1, $2, 5, '2019-01-01')",
         *STALINGRAD,
     )
     # An old scene right on top of the "far" hotel, over since 2025: it must not count now.
@@ -88,7 +87,8 @@ async def inventory(conn, keys):
         )
     for label, (key, gender, accessible, couple, dogs, medical, occupancy) in BEDS.items():
         bed_id = await conn.fetchval(
-            """INSERT INTO beds (facility_id, label, gender_policy, accessible, couple_room, dogs_allowed, medical_level)
+            """INSERT INTO beds (facility_id, label, gender_policy, accessible, couple_room,
+                                 dogs_allowed, medical_level)
                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
             facility_ids[key],
             label,

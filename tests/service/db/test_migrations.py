@@ -12,7 +12,9 @@ from tests.conftest import execute_on
 @pytest.fixture
 async def empty_database(pg_server):
     url = pg_server.get_uri(database="t_migrations_empty")
-    await execute_on(pg_server.get_uri(), 'DROP DATABASE IF EXISTS "t_migrations_empty"', 'CREATE DATABASE "t_migrations_empty"')
+    await execute_on(
+        pg_server.get_uri(), 'DROP DATABASE IF EXISTS "t_migrations_empty"', 'CREATE DATABASE "t_migrations_empty"'
+    )
     yield url
     await execute_on(pg_server.get_uri(), 'DROP DATABASE IF EXISTS "t_migrations_empty" WITH (FORCE)')
 

@@ -1,0 +1,55 @@
+"""Run `abri serve` as a real process on a free loopback port."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+STARTUP_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`abri serve` with `env` added to (or, for None values, removed from) the environment."""
+
+    def __init__(self, env: dict[str, str | None], *args: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        merged = {k: v for k, v in (os.environ | env).items() if v is not None}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve", "--port", str(self.port), *args],
+            env=merged,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"abri serve exited early: {self.process.communicate()}")
+            try:
+                if httpx.get(f"{self.base}/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail("abri serve did not become ready")
+
+    def stop(self) -> tuple[int, str, str]:
+        """SIGTERM, as a process manager would; returns (exit code, stdout, stderr)."""
+        self.process.send_signal(signal.SIGTERM)
+        out, err = self.process.communicate(timeout=30)
+        return self.process.returncode, out, err
