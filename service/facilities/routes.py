@@ -47,7 +47,7 @@ class FacilityController(Controller):
         self, conn: Conn, request: Request[Caller, UUID, object], data: JSONBody[FacilityCreate]
     ) -> Response[Facility]:
         require_organisation(request.user, data.organisation_id)
-        created = await FACILITIES.insert(conn, _columns(data))
+        created = await FACILITIES.insert(conn, changes(data))
         return with_etag(created, 201, f"/v1/facilities/{created.id}")
 
     @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=_GEO_NOTE)
@@ -102,12 +102,6 @@ class FacilityController(Controller):
     ) -> Response[Facility]:
         current = await FACILITIES.get(conn, facility_id)
         require_organisation(request.user, current.organisation_id)
-        updated = await FACILITIES.update(conn, facility_id, _columns(data), expected_version(if_match))
+        updated = await FACILITIES.update(conn, facility_id, changes(data), expected_version(if_match))
         return with_etag(updated)
 
-
-def _columns(data: FacilityCreate | FacilityUpdate) -> dict[str, object]:
-    values = changes(data)
-    if "kind" in values:
-        values["kind"] = values["kind"].value
-    return values

@@ -168,7 +168,28 @@ async def test_sites_filtered_by_active_time(client, keys):
     assert "Colline" in names_at["2019-06-01T00:00:00Z"]
     assert "Colline" not in names_at["2024-06-01T00:00:00Z"]
     assert "Stalingrad" in names_at["2024-06-01T00:00:00Z"]
-    moved = await client.patch(
-        f"/v1/sites/{created['id']}", json={"intensity": 2}, headers=admin | {"If-Match": '"1"'}
-    )
+    moved = await client.patch(f"/v1/sites/{created['id']}", json={"intensity": 2}, headers=admin | {"If-Match": '"1"'})
     assert moved.status_code == 200 and moved.json()["version"] == 2
+
+
+async def test_organisations_admins_create_everyone_reads(client, keys):
+    admin = keys.header(Role.ADMIN)
+    r = await client.post("/v1/organisations", json={"name": "Aurore"}, headers=admin)
+    assert r.status_code == 201 and r.headers["location"] == f"/v1/organisations/{r.json()['id']}"
+    assert (await client.post("/v1/organisations", json={"name": "Aurore"}, headers=admin)).status_code == 409
+    assert (
+        await client.post("/v1/organisations", json={"name": "Mine"}, headers=keys.header(Role.PARTNER))
+    ).status_code == 403
+    url = f"/v1/organisations/{r.json()['id']}"
+    read = await client.get(url, headers=keys.header(Role.REFERRER))
+    assert read.status_code == 200 and read.headers["etag"] == '"1"'
+    renamed = await client.patch(url, json={"name": "Aurore (ASSORE)"}, headers=admin | {"If-Match": '"1"'})
+    assert renamed.json()["name"] == "Aurore (ASSORE)" and renamed.headers["etag"] == '"2"'
+
+
+async def test_a_facility_can_change_kind(client, keys, facility):
+    url = f"/v1/facilities/{facility['id']}"
+    r = await client.patch(url, json={"kind": "specialised_unit"}, headers=keys.header(Role.ADMIN))
+    assert r.status_code == 200 and r.json()["kind"] == "specialised_unit"
+    listed = await client.get("/v1/facilities", params={"kind": "specialised_unit"}, headers=keys.header(Role.ADMIN))
+    assert [f["id"] for f in listed.json()["items"]] == [facility["id"]]
