@@ -9,15 +9,29 @@ from typing import Annotated, Generic, TypeVar
 import msgspec
 from msgspec import Meta
 
-# No NUL characters (PostgreSQL text cannot hold them) and no control characters
-# other than tab and newline; a bound on length everywhere.
-_PRINTABLE = r"^[^\x00-\x08\x0b-\x1f\x7f]*$"
-Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_PRINTABLE)]
-Label = Annotated[str, Meta(min_length=1, max_length=64, pattern=_PRINTABLE)]
-Address = Annotated[str, Meta(min_length=1, max_length=300, pattern=_PRINTABLE)]
-Postcode = Annotated[str, Meta(pattern=r"^[0-9]{5}$")]
+
+def whole(pattern: str) -> str:
+    """Anchor `pattern` to the whole string.
+
+    msgspec matches with `re.search`, where `$` also matches before a final newline;
+    the lookahead closes that gap and stays valid in JSON Schema (ECMA-262) regexes.
+    """
+    return rf"^(?:{pattern})(?!\n)$"
+
+
+# One line of text: no control characters at all (C0, DEL, C1). PostgreSQL text
+# cannot hold NUL, and names, labels and addresses never need a tab or a newline.
+_ONE_LINE = whole(r"[^\x00-\x1f\x7f-\x9f]*")
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_ONE_LINE)]
+Label = Annotated[str, Meta(min_length=1, max_length=64, pattern=_ONE_LINE)]
+Address = Annotated[str, Meta(min_length=1, max_length=300, pattern=_ONE_LINE)]
+Postcode = Annotated[str, Meta(pattern=whole("[0-9]{5}"))]
 Department = Annotated[
-    str, Meta(pattern=r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$", description="French department code")
+    str,
+    Meta(
+        pattern=whole("0[1-9]|1[0-9]|2[1-9]|[3-8][0-9]|9[0-5]|2A|2B|97[1-6]"),
+        description="French department code (2A/2B for Corsica, 971-976 overseas)",
+    ),
 ]
 Arrondissement = Annotated[int, Meta(ge=1, le=20, description="Paris arrondissement, 1 to 20")]
 Latitude = Annotated[float, Meta(ge=-90, le=90)]
@@ -25,7 +39,7 @@ Longitude = Annotated[float, Meta(ge=-180, le=180)]
 Km = Annotated[float, Meta(ge=0, le=2000)]
 Timestamp = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a UTC offset")]
 Cursor = Annotated[
-    str, Meta(max_length=512, pattern=r"^[A-Za-z0-9_-]*$", description="Opaque cursor from `next_cursor`")
+    str, Meta(max_length=512, pattern=whole("[A-Za-z0-9_-]*"), description="Opaque cursor from `next_cursor`")
 ]
 PageLimit = Annotated[int, Meta(ge=1, le=500)]
 

@@ -18,6 +18,7 @@ from service.beds.routes import BedController
 from service.db.pool import pool_lifespan, provide_connection
 from service.facilities.routes import FacilityController
 from service.health import live, ready
+from service.http import strict_json_body
 from service.logging import access_log, configure_logging
 from service.organisations.routes import OrganisationController
 from service.problems import EXCEPTION_HANDLERS
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path="/v1",
         route_handlers=[OrganisationController, FacilityController, BedController, SiteController, availability],
         middleware=[ApiKeyMiddleware],
+        before_request=strict_json_body,
         security=[{"ApiKey": []}],
     )
     app = Litestar(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, get_args, get_origin
 from uuid import UUID
@@ -15,6 +16,8 @@ from contracts.common import Cursor, FieldError, PageLimit
 from service.problems import ProblemError
 
 GEOJSON = "application/geo+json"
+# A strong entity tag of ours in an If-Match list: "<version>" not preceded by W/.
+_STRONG_TAG = re.compile(r'(?:^|,)\s*"([0-9]{1,9})"\s*(?=,|$)', re.ASCII)
 _CONSTRAINTS = ("ge", "le", "gt", "lt", "min_length", "max_length", "pattern", "description")
 
 
@@ -39,16 +42,22 @@ def query(annotated: Any, description: str | None = None, *, optional: bool = Tr
     return Annotated[base | None if optional else base, QueryParameter(**constraints)]
 
 
+_PLAUSIBLE_YEARS = (1900, 2200)
+
+
 def aware(value: datetime | None, name: str) -> datetime | None:
     """Reject a timestamp without a UTC offset (Meta(tz=True) is not applied to query parameters)."""
-    if value is not None and value.tzinfo is None:
-        raise ProblemError(
-            400,
-            "Bad Request",
-            detail=f"{name} needs a UTC offset, e.g. 2026-01-31T22:00:00Z",
-            errors=[FieldError(field=name, message="Expected a datetime with a UTC offset")],
-        )
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise _bad_timestamp(name, "needs a UTC offset, e.g. 2026-01-31T22:00:00Z")
+    if not _PLAUSIBLE_YEARS[0] <= value.year <= _PLAUSIBLE_YEARS[1]:
+        raise _bad_timestamp(name, f"must fall between the years {_PLAUSIBLE_YEARS[0]} and {_PLAUSIBLE_YEARS[1]}")
     return value
+
+
+def _bad_timestamp(name: str, why: str) -> ProblemError:
+    return ProblemError(400, "Bad Request", detail=f"{name} {why}", errors=[FieldError(field=name, message=why)])
 
 
 # Parameters shared by many routes.
@@ -65,17 +74,18 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(if_match: str | None) -> int | None:
-    """The version an `If-Match` header asks for; None when absent or `*`.
+def expected_versions(if_match: str | None) -> list[int] | None:
+    """The versions an `If-Match` header accepts; None when absent or `*` (any version).
 
-    A value that is no ETag of ours can never match, so it is a 412, as RFC 9110 says.
+    RFC 9110 §13.1.1: If-Match compares strongly, so weak tags (`W/"3"`) and anything
+    that is not one of our tags never match. When nothing can match, it is a 412 now.
     """
     if if_match is None or if_match.strip() == "*":
         return None
-    tag = if_match.strip().removeprefix("W/")
-    if 3 <= len(tag) < 12 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-        return int(tag[1:-1])
-    raise ProblemError(412, "Precondition failed", detail="If-Match does not name a current ETag.")
+    versions = [int(tag) for tag in _STRONG_TAG.findall(if_match)]
+    if not versions:
+        raise ProblemError(412, "Precondition failed", detail="If-Match names no current ETag of this resource.")
+    return versions
 
 
 def with_etag(resource: Any, status: int = 200, location: str | None = None) -> Response[Any]:
@@ -109,3 +119,30 @@ def geojson_response(resources: list[Any], next_cursor: str | None = None) -> Re
 
 def geojson_feature_response(resource: Any) -> Response[Any]:
     return Response(feature(resource), media_type=GEOJSON, headers={"ETag": etag(resource.version)})
+
+
+async def strict_json_body(request: Request) -> None:
+    """`before_request` hook: decode a JSON body strictly into the route's `data` type.
+
+    Litestar converts bodies leniently ("48.9" becomes a float, "true" a bool) and lets
+    bytes that are not UTF-8 through to a 500. Decoding here first with msgspec's strict
+    rules makes the contract types the law; Litestar's own decoding then cannot fail.
+    """
+    body = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if body is None:
+        return
+    if request.content_type[0] != "application/json":
+        raise ProblemError(415, "Unsupported Media Type", detail="Send the body as application/json.")
+    try:
+        msgspec.json.decode(await request.body(), type=body.annotation)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        field = where.rstrip("`").lstrip(".") or None
+        raise ProblemError(
+            400,
+            "Bad Request",
+            detail="The body does not fit the schema.",
+            errors=[FieldError(field=field, message=message)],
+        ) from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ProblemError(400, "Malformed JSON", detail=str(exc)[:200]) from exc

@@ -98,7 +98,7 @@ _INTEGRITY = {
     asyncpg.ForeignKeyViolationError: (422, "Refers to something that does not exist"),
     asyncpg.CheckViolationError: (422, "Breaks a data rule"),
     asyncpg.NotNullViolationError: (422, "A required value is missing"),
-    asyncpg.DataError: (422, "A value is out of range for the database"),
+    asyncpg.DataError: (422, "A value is out of range or inconsistent"),
 }
 
 
@@ -108,10 +108,15 @@ def on_integrity_error(request: Request, exc: asyncpg.PostgresError) -> Response
     return problem_response(request, status, title, detail=_safe_detail(exc), constraint=constraint)
 
 
-def _safe_detail(exc: asyncpg.PostgresError) -> str | None:
-    # PostgreSQL's DETAIL names keys, e.g. "Key (bed_id, period)=(…) conflicts with …";
-    # inventory keys are ids and periods, nothing personal.
-    return getattr(exc, "detail", None) or None
+def _safe_detail(exc: asyncpg.PostgresError) -> str:
+    # For key conflicts PostgreSQL's DETAIL names the key, e.g. "Key (bed_id, period)=(…)
+    # conflicts with …": ids and periods, nothing personal. Other DETAILs can echo a whole
+    # row ("Failing row contains …"), so for those only the message is passed on; it names
+    # the rule ("violates check constraint …", "range lower bound must be less than …").
+    key_conflict = isinstance(
+        exc, asyncpg.UniqueViolationError | asyncpg.ExclusionViolationError | asyncpg.ForeignKeyViolationError
+    )
+    return (exc.detail if key_conflict and exc.detail else str(exc))[:300]
 
 
 def on_unexpected(request: Request, exc: Exception) -> Response:
@@ -133,6 +138,7 @@ _DESCRIPTIONS = {
     404: "No such resource",
     409: "Conflicts with the current state",
     412: "`If-Match` does not match the current ETag",
+    415: "The body is not application/json",
     422: "Well-formed but breaks a data rule",
     428: "`If-Match` is required",
     503: "Not ready",

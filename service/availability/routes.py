@@ -24,6 +24,7 @@ from contracts.common import (
     Name,
     Role,
     Timestamp,
+    whole,
 )
 from contracts.inventory import MedicalLevel
 from service.auth import Caller, allow
@@ -34,7 +35,7 @@ from service.pagination import decode_cursor, encode_cursor
 from service.problems import ProblemError, problem_responses
 
 _COORD = r"-?\d{1,3}(\.\d{1,15})?"
-BboxText = Annotated[str, Meta(pattern=rf"^{_COORD},{_COORD},{_COORD},{_COORD}$")]
+BboxText = Annotated[str, Meta(pattern=whole(f"{_COORD},{_COORD},{_COORD},{_COORD}"))]
 
 
 @get(
@@ -101,8 +102,10 @@ def _bbox(raw: str | None) -> Bbox | None:
     if raw is None:
         return None
     box = Bbox(*map(float, raw.split(",")))
-    if not (box.min_lon < box.max_lon and box.min_lat < box.max_lat):
-        raise ProblemError(400, "Invalid bbox", detail="bbox is min_lon,min_lat,max_lon,max_lat with min < max.")
+    if not (-180 <= box.min_lon < box.max_lon <= 180 and -90 <= box.min_lat < box.max_lat <= 90):
+        raise ProblemError(
+            400, "Invalid bbox", detail="bbox is min_lon,min_lat,max_lon,max_lat in degrees, with min < max."
+        )
     return box
 
 

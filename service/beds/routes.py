@@ -34,7 +34,7 @@ from service.http import (
     IfMatch,
     LimitParam,
     PathId,
-    expected_version,
+    expected_versions,
     query,
     with_etag,
 )
@@ -49,7 +49,7 @@ CallerRequest = Request[Caller, UUID, object]
 class BedController(Controller):
     tags = ("inventory",)
 
-    @post("/beds", guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 422))
+    @post("/beds", guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 415, 422))
     async def create_bed(self, conn: Conn, request: CallerRequest, data: JSONBody[BedCreate]) -> Response[Bed]:
         require_organisation(request.user, await facility_owner(conn, data.facility_id))
         created = await BEDS.insert(conn, changes(data))
@@ -58,7 +58,7 @@ class BedController(Controller):
     @post(
         "/beds/bulk",
         guards=[allow(*INVENTORY_WRITERS)],
-        responses=problem_responses(400, 401, 403, 409, 422),
+        responses=problem_responses(400, 401, 403, 409, 415, 422),
         description="Creates up to 2,000 beds of one facility in one transaction: all or none.",
     )
     async def create_beds(self, conn: Conn, request: CallerRequest, data: JSONBody[BedsBulkCreate]) -> BedsCreated:
@@ -83,18 +83,18 @@ class BedController(Controller):
     @patch(
         "/beds/{bed_id:uuid}",
         guards=[allow(*INVENTORY_WRITERS)],
-        responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+        responses=problem_responses(400, 401, 403, 404, 409, 412, 415, 422),
     )
     async def update_bed(
         self, conn: Conn, request: CallerRequest, bed_id: PathId, data: JSONBody[BedUpdate], if_match: IfMatch = None
     ) -> Response[Bed]:
         require_organisation(request.user, await bed_owner(conn, bed_id))
-        return with_etag(await BEDS.update(conn, bed_id, changes(data), expected_version(if_match)))
+        return with_etag(await BEDS.update(conn, bed_id, changes(data), expected_versions(if_match)))
 
     @post(
         "/beds/{bed_id:uuid}/unavailability",
         guards=[allow(*INVENTORY_WRITERS)],
-        responses=problem_responses(400, 401, 403, 404, 409, 422),
+        responses=problem_responses(400, 401, 403, 404, 409, 415, 422),
         description="Takes the bed out of service for a period; 409 if it overlaps another such period.",
     )
     async def create_unavailability(
@@ -122,7 +122,7 @@ class BedController(Controller):
     @patch(
         "/unavailability/{period_id:uuid}",
         guards=[allow(*INVENTORY_WRITERS)],
-        responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+        responses=problem_responses(400, 401, 403, 404, 409, 412, 415, 422),
         description="Change the reason or the period, e.g. end it early when the bed is back in service.",
     )
     async def update_unavailability(
@@ -135,5 +135,5 @@ class BedController(Controller):
     ) -> Response[Unavailability]:
         current = await UNAVAILABILITY.get(conn, period_id)
         require_organisation(request.user, await bed_owner(conn, current.bed_id))
-        updated = await UNAVAILABILITY.update(conn, period_id, changes(data), expected_version(if_match))
+        updated = await UNAVAILABILITY.update(conn, period_id, changes(data), expected_versions(if_match))
         return with_etag(updated)

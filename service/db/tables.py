@@ -71,20 +71,23 @@ class Table:
         return self.to_struct(row)
 
     async def update(
-        self, conn: asyncpg.Connection, id_: UUID, changes: dict[str, Any], expected_version: int | None
+        self, conn: asyncpg.Connection, id_: UUID, changes: dict[str, Any], if_versions: list[int] | None
     ) -> Any:
-        """Apply `changes` if the stored version is `expected_version` (any when None).
+        """Apply `changes` if the stored version is one of `if_versions` (any when None).
 
         The version check is in the UPDATE itself, so two writers cannot both pass it.
+        An empty change is a no-op: the version does not move.
         """
         if any(name in _SERVER_SET for name in changes):
             raise ValueError(f"server-set columns cannot be changed: {sorted(changes)}")
         assignments = [f"{name} = ${i}" for i, name in enumerate(changes, start=3)]
         row = await conn.fetchrow(
             f"UPDATE {self.name} SET {', '.join([*assignments, 'version = version + 1', 'updated_at = now()'])} "
-            f"WHERE id = $1 AND ($2::int IS NULL OR version = $2) RETURNING {self.columns}",
+            f"WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2)) RETURNING {self.columns}"
+            if changes
+            else f"SELECT {self.columns} FROM {self.name} WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2))",
             id_,
-            expected_version,
+            if_versions,
             *changes.values(),
         )
         if row is None:

@@ -25,7 +25,7 @@ from service.http import (
     IfMatch,
     LimitParam,
     PathId,
-    expected_version,
+    expected_versions,
     geojson_feature_response,
     geojson_response,
     query,
@@ -42,7 +42,7 @@ class FacilityController(Controller):
     path = "/facilities"
     tags = ("inventory",)
 
-    @post(guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 422))
+    @post(guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 415, 422))
     async def create_facility(
         self, conn: Conn, request: Request[Caller, UUID, object], data: JSONBody[FacilityCreate]
     ) -> Response[Facility]:
@@ -90,7 +90,7 @@ class FacilityController(Controller):
     @patch(
         "/{facility_id:uuid}",
         guards=[allow(*INVENTORY_WRITERS)],
-        responses=problem_responses(400, 401, 403, 404, 412, 422),
+        responses=problem_responses(400, 401, 403, 404, 412, 415, 422),
     )
     async def update_facility(
         self,
@@ -102,6 +102,5 @@ class FacilityController(Controller):
     ) -> Response[Facility]:
         current = await FACILITIES.get(conn, facility_id)
         require_organisation(request.user, current.organisation_id)
-        updated = await FACILITIES.update(conn, facility_id, changes(data), expected_version(if_match))
+        updated = await FACILITIES.update(conn, facility_id, changes(data), expected_versions(if_match))
         return with_etag(updated)
-

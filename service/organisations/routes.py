@@ -16,7 +16,7 @@ from service.http import (
     IfMatch,
     LimitParam,
     PathId,
-    expected_version,
+    expected_versions,
     with_etag,
 )
 from service.problems import problem_responses
@@ -28,7 +28,7 @@ class OrganisationController(Controller):
     path = "/organisations"
     tags = ("inventory",)
 
-    @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409))
+    @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 415))
     async def create_organisation(self, conn: Conn, data: JSONBody[OrganisationCreate]) -> Response[Organisation]:
         created = await ORGANISATIONS.insert(conn, {"name": data.name})
         return with_etag(created, 201, f"/v1/organisations/{created.id}")
@@ -46,10 +46,10 @@ class OrganisationController(Controller):
     @patch(
         "/{organisation_id:uuid}",
         guards=[allow(Role.ADMIN)],
-        responses=problem_responses(400, 401, 403, 404, 409, 412),
+        responses=problem_responses(400, 401, 403, 404, 409, 412, 415, 422),
     )
     async def update_organisation(
         self, conn: Conn, organisation_id: PathId, data: JSONBody[OrganisationUpdate], if_match: IfMatch = None
     ) -> Response[Organisation]:
-        updated = await ORGANISATIONS.update(conn, organisation_id, changes(data), expected_version(if_match))
+        updated = await ORGANISATIONS.update(conn, organisation_id, changes(data), expected_versions(if_match))
         return with_etag(updated)

@@ -18,7 +18,7 @@ from service.http import (
     LimitParam,
     PathId,
     aware,
-    expected_version,
+    expected_versions,
     geojson_feature_response,
     geojson_response,
     query,
@@ -35,7 +35,7 @@ class SiteController(Controller):
     path = "/sites"
     tags = ("inventory",)
 
-    @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 422))
+    @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 415, 422))
     async def create_site(self, conn: Conn, data: JSONBody[SiteCreate]) -> Response[Site]:
         created = await SITES.insert(conn, changes(data))
         return with_etag(created, 201, f"/v1/sites/{created.id}")
@@ -62,10 +62,10 @@ class SiteController(Controller):
     @patch(
         "/{site_id:uuid}",
         guards=[allow(Role.ADMIN)],
-        responses=problem_responses(400, 401, 403, 404, 409, 412, 422),
+        responses=problem_responses(400, 401, 403, 404, 409, 412, 415, 422),
         description="E.g. set `active_until` when a scene has moved.",
     )
     async def update_site(
         self, conn: Conn, site_id: PathId, data: JSONBody[SiteUpdate], if_match: IfMatch = None
     ) -> Response[Site]:
-        return with_etag(await SITES.update(conn, site_id, changes(data), expected_version(if_match)))
+        return with_etag(await SITES.update(conn, site_id, changes(data), expected_versions(if_match)))

@@ -193,3 +193,37 @@ async def test_a_facility_can_change_kind(client, keys, facility):
     assert r.status_code == 200 and r.json()["kind"] == "specialised_unit"
     listed = await client.get("/v1/facilities", params={"kind": "specialised_unit"}, headers=keys.header(Role.ADMIN))
     assert [f["id"] for f in listed.json()["items"]] == [facility["id"]]
+
+
+async def test_if_match_compares_strongly_and_accepts_a_list(client, keys, facility):
+    admin = keys.header(Role.ADMIN)
+    url = f"/v1/facilities/{facility['id']}"
+    current = (await client.get(url, headers=admin)).headers["etag"]
+    weak = await client.patch(url, json={"name": "Weakly"}, headers=admin | {"If-Match": f"W/{current}"})
+    assert weak.status_code == 412, "RFC 9110: If-Match never matches a weak tag"
+    listed = await client.patch(url, json={"name": "Listed"}, headers=admin | {"If-Match": f'"999", {current}'})
+    assert listed.status_code == 200 and listed.json()["name"] == "Listed"
+
+
+async def test_an_empty_patch_changes_nothing_not_even_the_version(client, keys, facility):
+    admin = keys.header(Role.ADMIN)
+    url = f"/v1/facilities/{facility['id']}"
+    before = (await client.get(url, headers=admin)).json()
+    r = await client.patch(url, json={}, headers=admin)
+    assert r.status_code == 200 and r.json() == before
+
+
+async def test_bodies_must_be_json(client, keys):
+    r = await client.post(
+        "/v1/organisations",
+        content=b'{"name": "Plain"}',
+        headers=keys.header(Role.ADMIN) | {"Content-Type": "text/plain"},
+    )
+    assert r.status_code == 415 and r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_lenient_coercions_are_refused(client, keys, facility):
+    body = {"facility_id": facility["id"], "label": "Strict-1", "medical_level": "3"}
+    r = await client.post("/v1/beds", json=body, headers=keys.header(Role.ADMIN))
+    assert r.status_code == 400
+    assert r.json()["errors"] == [{"field": "medical_level", "message": "Expected `int`, got `str`"}]

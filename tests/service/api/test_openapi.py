@@ -26,6 +26,7 @@ def test_every_v1_operation_documents_its_problem_responses():
         expected = {"401", "403"} | ({"400"} if takes_input else set())
         expected |= {"404"} if "{" in path else set()
         expected |= {"412"} if method == "patch" else set()
+        expected |= {"415"} if "requestBody" in operation else set()
         documented = {
             status
             for status, response in operation["responses"].items()
