@@ -48,13 +48,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     v1 = Router(
         path="/v1",
         route_handlers=[OrganisationController, FacilityController, BedController, SiteController, availability],
-        middleware=[ApiKeyMiddleware],
+        middleware=[ApiKeyMiddleware()],
         before_request=strict_json_body,
         security=[{"ApiKey": []}],
     )
     app = Litestar(
         route_handlers=[v1, live, ready, docs, docs_assets()],
-        dependencies={"conn": Provide(provide_connection)},
+        dependencies={"conn": Provide(provide_connection, sync_to_thread=False)},
         lifespan=[pool_lifespan(settings)],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,

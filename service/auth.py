@@ -17,12 +17,14 @@ import msgspec
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
-from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import Guard
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Guard, Receive, Scope, Send
 
 from contracts.common import Role
 
 API_KEY_HEADER = "X-API-Key"
+# Where the request's connection waits in the ASGI scope state for the `conn` dependency.
+REQUEST_CONNECTION = "abri.connection"
 _PREFIX = "abri"
 
 
@@ -75,18 +77,25 @@ async def authenticate(conn: asyncpg.Connection, key: str) -> Caller | None:
     return Caller(key_id=key_id, role=Role(row["role"]), organisation_id=row["organisation_id"])
 
 
-class ApiKeyMiddleware(AbstractAuthenticationMiddleware):
-    """Sets `request.user` to the `Caller`; 401 when the key is missing or unknown."""
+class ApiKeyMiddleware(ASGIMiddleware):
+    """Authenticates the key and lends the request one pooled connection for its whole life.
 
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        key = connection.headers.get(API_KEY_HEADER)
+    The same connection that checked the key serves the route (`conn` dependency), so a
+    request holds one connection, not two in a row. Sets `request.user` to the `Caller`;
+    401 when the key is missing or unknown.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        key = ASGIConnection(scope).headers.get(API_KEY_HEADER)
         if not key:
             raise NotAuthorizedException(f"Send an API key in the {API_KEY_HEADER} header.")
-        async with connection.app.state.pool.acquire() as conn:
+        async with scope["litestar_app"].state.pool.acquire() as conn:
             caller = await authenticate(conn, key)
-        if caller is None:
-            raise NotAuthorizedException("Unknown or revoked API key.")
-        return AuthenticationResult(user=caller, auth=caller.key_id)
+            if caller is None:
+                raise NotAuthorizedException("Unknown or revoked API key.")
+            scope["user"], scope["auth"] = caller, caller.key_id
+            scope["state"][REQUEST_CONNECTION] = conn
+            await next_app(scope, receive, send)
 
 
 def allow(*roles: Role) -> Guard:

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from litestar import Litestar
-from litestar.datastructures import State
+from litestar import Litestar, Request
 from litestar.di import NamedDependency
 
+from service.auth import REQUEST_CONNECTION
 from service.settings import Settings
 
 
@@ -32,11 +32,10 @@ def pool_lifespan(settings: Settings):
     return lifespan
 
 
-# Route parameter `conn: Conn` receives a pooled connection for the request.
+# Route parameter `conn: Conn` receives the connection the request holds.
 Conn = NamedDependency[asyncpg.Connection]
 
 
-async def provide_connection(state: State) -> AsyncIterator[asyncpg.Connection]:
-    """Dependency `conn`: a pooled connection for the length of the request."""
-    async with state.pool.acquire() as conn:
-        yield conn
+def provide_connection(request: Request) -> asyncpg.Connection:
+    """Dependency `conn`: the pooled connection `ApiKeyMiddleware` acquired for this request."""
+    return request.scope["state"][REQUEST_CONNECTION]
