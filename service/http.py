@@ -16,6 +16,7 @@ from contracts.common import Cursor, FieldError, PageLimit
 from service.problems import ProblemError
 
 GEOJSON = "application/geo+json"
+GEOJSON_NOTE = f"Send `Accept: {GEOJSON}` for GeoJSON (RFC 7946)."
 # A strong entity tag of ours in an If-Match list: "<version>" not preceded by W/.
 _STRONG_TAG = re.compile(r'(?:^|,)\s*"([0-9]{1,9})"\s*(?=,|$)', re.ASCII)
 _CONSTRAINTS = ("ge", "le", "gt", "lt", "min_length", "max_length", "pattern", "description")

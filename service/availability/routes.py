@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
+import msgspec
 from asyncpg import Record
 from litestar import Request, get
 from msgspec import Meta
@@ -110,28 +111,8 @@ def _bbox(raw: str | None) -> Bbox | None:
 
 
 def _available_bed(row: Record) -> AvailableBed:
-    distance = row["distance_km"]
-    return AvailableBed(
-        id=row["id"],
-        label=row["label"],
-        gender_policy=row["gender_policy"],
-        accessible=row["accessible"],
-        couple_room=row["couple_room"],
-        dogs_allowed=row["dogs_allowed"],
-        medical_level=row["medical_level"],
-        nightly_cost_cents=row["nightly_cost_cents"],
-        facility=FacilitySummary(
-            id=row["facility_id"],
-            organisation_id=row["organisation_id"],
-            kind=row["kind"],
-            name=row["name"],
-            commune=row["commune"],
-            arrondissement=row["arrondissement"],
-            department=row["department"],
-            region=row["region"],
-            lat=row["lat"],
-            lon=row["lon"],
-        ),
-        distance_km=None if distance is None else round(distance, 3),
-        nearest_site=row["nearest_site"],
-    )
+    bed = dict(row)
+    facility = {field: bed["facility_id" if field == "id" else field] for field in FacilitySummary.__struct_fields__}
+    distance = bed["distance_km"]
+    bed |= {"facility": facility, "distance_km": None if distance is None else round(distance, 3)}
+    return msgspec.convert(bed, AvailableBed)

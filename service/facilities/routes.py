@@ -20,7 +20,7 @@ from service.auth import (
 from service.db.pool import Conn
 from service.db.tables import Table
 from service.http import (
-    GEOJSON,
+    GEOJSON_NOTE,
     CursorParam,
     IfMatch,
     LimitParam,
@@ -35,7 +35,6 @@ from service.http import (
 from service.problems import problem_responses
 
 FACILITIES = Table("facilities", Facility, "facility")
-_GEO_NOTE = f"Send `Accept: {GEOJSON}` for GeoJSON (RFC 7946)."
 
 
 class FacilityController(Controller):
@@ -50,7 +49,7 @@ class FacilityController(Controller):
         created = await FACILITIES.insert(conn, changes(data))
         return with_etag(created, 201, f"/v1/facilities/{created.id}")
 
-    @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=_GEO_NOTE)
+    @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=GEOJSON_NOTE)
     async def list_facilities(
         self,
         conn: Conn,
@@ -79,7 +78,7 @@ class FacilityController(Controller):
         "/{facility_id:uuid}",
         guards=[allow(*ANY_ROLE)],
         responses=problem_responses(401, 403, 404),
-        description=_GEO_NOTE,
+        description=GEOJSON_NOTE,
     )
     async def get_facility(
         self, conn: Conn, request: Request[Caller, UUID, object], facility_id: PathId

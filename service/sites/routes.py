@@ -12,7 +12,7 @@ from service.auth import ANY_ROLE, allow
 from service.db.pool import Conn
 from service.db.tables import Table
 from service.http import (
-    GEOJSON,
+    GEOJSON_NOTE,
     CursorParam,
     IfMatch,
     LimitParam,
@@ -28,7 +28,6 @@ from service.http import (
 from service.problems import problem_responses
 
 SITES = Table("consumption_sites", Site, "consumption site")
-_GEO_NOTE = f"Send `Accept: {GEOJSON}` for GeoJSON (RFC 7946)."
 
 
 class SiteController(Controller):
@@ -40,7 +39,7 @@ class SiteController(Controller):
         created = await SITES.insert(conn, changes(data))
         return with_etag(created, 201, f"/v1/sites/{created.id}")
 
-    @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=_GEO_NOTE)
+    @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=GEOJSON_NOTE)
     async def list_sites(
         self,
         conn: Conn,
@@ -53,7 +52,10 @@ class SiteController(Controller):
         return geojson_response(page.items, page.next_cursor) if wants_geojson(request) else page
 
     @get(
-        "/{site_id:uuid}", guards=[allow(*ANY_ROLE)], responses=problem_responses(401, 403, 404), description=_GEO_NOTE
+        "/{site_id:uuid}",
+        guards=[allow(*ANY_ROLE)],
+        responses=problem_responses(401, 403, 404),
+        description=GEOJSON_NOTE,
     )
     async def get_site(self, conn: Conn, request: Request, site_id: PathId) -> Response[Site]:
         site = await SITES.get(conn, site_id)
