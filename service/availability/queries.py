@@ -2,9 +2,14 @@
 
 A bed is free at `at` when it is in service (no out-of-service period covers `at`),
 its facility is open on that local calendar day, and no hold or stay covers `at`.
-Distances are computed once per facility (facilities are few, beds many) against the
-sites active at `at`, then the beds are walked facility by facility, farthest first,
-so a page stops as soon as it is full.
+
+Distances are computed once per open facility (facilities are thousands, beds hundreds
+of thousands) against the sites active at `at`. The facilities CTE is ordered farthest
+first, so PostgreSQL (17+) walks facilities in that order, checks their beds against the
+exclusion indexes of holds, stays and out-of-service periods, and stops as soon as the
+page is full: at 200,000 beds a first page costs ~30 ms instead of ~600 ms for sorting
+every free bed (bench/availability.py). The nearest site's name is looked up for the
+returned rows only.
 """
 
 from __future__ import annotations
@@ -80,6 +85,9 @@ def _facility_conditions(where: _Where, f: AvailabilityFilter) -> None:
     if f.bbox is not None:
         b = f.bbox
         where.add("f.lon BETWEEN {} AND {} AND f.lat BETWEEN {} AND {}", b.min_lon, b.max_lon, b.min_lat, b.max_lat)
+    if f.min_distance_km is not None:
+        # No active site at all means no scene to keep away from: the facility qualifies.
+        where.add("(nearest.km IS NULL OR nearest.km >= {})", f.min_distance_km)
 
 
 def _bed_conditions(where: _Where, f: AvailabilityFilter, after: After | None) -> None:
@@ -90,8 +98,6 @@ def _bed_conditions(where: _Where, f: AvailabilityFilter, after: After | None) -
             where.add(f"b.{column}")
     if f.medical_level is not None:
         where.add("b.medical_level >= {}", f.medical_level)
-    if f.min_distance_km is not None:
-        where.add("(f.distance_km IS NULL OR f.distance_km >= {})", f.min_distance_km)
     if after is not None:
         where.add("(f.distance_sort, f.id, b.id) < ({}, {}, {})", *after)
 
@@ -106,28 +112,29 @@ async def free_beds(
     _bed_conditions(bed_where, f, after)
     args.append(limit)
     sql = f"""
-        WITH open_facilities AS MATERIALIZED (
+        WITH active_sites AS MATERIALIZED (
+            SELECT name, lat, lon FROM consumption_sites WHERE active @> $1::timestamptz
+        ),
+        open_facilities AS MATERIALIZED (
             SELECT f.id, f.organisation_id, f.kind, f.name, f.commune, f.arrondissement,
                    f.department, f.region, f.lat, f.lon,
-                   nearest.name AS nearest_site,
                    nearest.km AS distance_km,
                    coalesce(nearest.km, 'Infinity') AS distance_sort
             FROM facilities f
-            LEFT JOIN LATERAL (
-                SELECT s.name, km_between(f.lat, f.lon, s.lat, s.lon) AS km
-                FROM consumption_sites s
-                WHERE s.active @> $1::timestamptz
-                ORDER BY km
-                LIMIT 1
-            ) nearest ON true
+            CROSS JOIN LATERAL (
+                SELECT min(km_between(f.lat, f.lon, s.lat, s.lon)) AS km FROM active_sites s
+            ) nearest
             WHERE f.opened_on <= ($1::timestamptz AT TIME ZONE $2)::date
               AND (f.closed_on IS NULL OR f.closed_on > ($1::timestamptz AT TIME ZONE $2)::date)
               AND {facility_where.sql()}
+            ORDER BY distance_sort DESC, f.id DESC
         )
         SELECT b.id, b.label, b.gender_policy, b.accessible, b.couple_room, b.dogs_allowed,
                b.medical_level, b.nightly_cost_cents,
                f.id AS facility_id, f.organisation_id, f.kind, f.name, f.commune, f.arrondissement,
-               f.department, f.region, f.lat, f.lon, f.nearest_site, f.distance_km, f.distance_sort
+               f.department, f.region, f.lat, f.lon, f.distance_km, f.distance_sort,
+               (SELECT s.name FROM active_sites s
+                ORDER BY km_between(f.lat, f.lon, s.lat, s.lon) LIMIT 1) AS nearest_site
         FROM open_facilities f
         JOIN beds b ON b.facility_id = f.id
         WHERE {bed_where.sql()}
