@@ -12,7 +12,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
-from service.auth import API_KEY_HEADER, ApiKeyMiddleware
+from service.audit.routes import audit_trail
+from service.auth import API_KEY_HEADER, ApiKeyMiddleware, provide_caller
 from service.availability.routes import availability
 from service.beds.routes import BedController
 from service.db.pool import pool_lifespan, provide_connection
@@ -47,14 +48,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings)
     v1 = Router(
         path="/v1",
-        route_handlers=[OrganisationController, FacilityController, BedController, SiteController, availability],
+        route_handlers=[
+            OrganisationController,
+            FacilityController,
+            BedController,
+            SiteController,
+            availability,
+            audit_trail,
+        ],
         middleware=[ApiKeyMiddleware()],
         before_request=strict_json_body,
         security=[{"ApiKey": []}],
     )
     app = Litestar(
         route_handlers=[v1, live, ready, docs, docs_assets()],
-        dependencies={"conn": Provide(provide_connection, sync_to_thread=False)},
+        dependencies={
+            "conn": Provide(provide_connection, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
+        },
         lifespan=[pool_lifespan(settings)],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -14,7 +14,9 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
@@ -96,6 +98,15 @@ class ApiKeyMiddleware(ASGIMiddleware):
             scope["user"], scope["auth"] = caller, caller.key_id
             scope["state"][REQUEST_CONNECTION] = conn
             await next_app(scope, receive, send)
+
+
+def provide_caller(request: Request) -> Caller:
+    """Dependency `caller`: who is calling, as `ApiKeyMiddleware` found."""
+    return request.user
+
+
+# Route parameter `caller: Actor` receives the authenticated `Caller`.
+Actor = NamedDependency[Caller]
 
 
 def allow(*roles: Role) -> Guard:

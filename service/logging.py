@@ -24,7 +24,11 @@ _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")
 def configure_logging(settings: Settings) -> None:
     as_json = settings.log_format == "json" or (settings.log_format == "auto" and not sys.stderr.isatty())
     renderer = (
-        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        # Tracebacks without local variables: locals can hold request data.
+        [
+            structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
+            structlog.processors.JSONRenderer(),
+        ]
         if as_json
         else [structlog.dev.ConsoleRenderer()]
     )

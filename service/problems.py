@@ -120,7 +120,7 @@ def _safe_detail(exc: asyncpg.PostgresError) -> str:
 
 
 def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled_error", error_type=type(exc).__name__, path=request.url.path)
+    log.error("unhandled_error", error_type=type(exc).__name__, path=request.url.path, exc_info=exc)
     return problem_response(request, 500, detail="An unexpected error occurred; quote the instance id.")
 
 

@@ -28,7 +28,7 @@ from contracts.common import (
     whole,
 )
 from contracts.inventory import MedicalLevel
-from service.auth import Caller, allow
+from service.auth import Actor, allow
 from service.availability.queries import After, AvailabilityFilter, Bbox, free_beds
 from service.db.pool import Conn
 from service.http import CursorParam, LimitParam, aware, query
@@ -53,7 +53,8 @@ BboxText = Annotated[str, Meta(pattern=whole(f"{_COORD},{_COORD},{_COORD},{_COOR
 )
 async def availability(
     conn: Conn,
-    request: Request[Caller, UUID, object],
+    request: Request,
+    caller: Actor,
     at: query(Timestamp, "Moment to search, ISO 8601 with offset; default now") = None,
     kind: query(FacilityKind) = None,
     gender: query(PersonGender, "The gender of the person to place") = None,
@@ -83,7 +84,7 @@ async def availability(
         dogs=dogs,
         medical_level=medical_level,
         min_distance_km=min_distance_km,
-        organisation_id=request.user.organisation_id if request.user.role is Role.PARTNER else None,
+        organisation_id=caller.organisation_id if caller.role is Role.PARTNER else None,
         arrondissement=arrondissement,
         commune=commune,
         department=department,

@@ -22,6 +22,7 @@ from contracts.inventory import (
 from service.auth import (
     ANY_ROLE,
     INVENTORY_WRITERS,
+    Actor,
     Caller,
     allow,
     require_organisation,
@@ -40,8 +41,8 @@ from service.http import (
 )
 from service.problems import problem_responses
 
-BEDS = Table("beds", Bed, "bed")
-UNAVAILABILITY = Table("bed_unavailability", Unavailability, "out-of-service period")
+BEDS = Table("beds", Bed, "bed", "bed")
+UNAVAILABILITY = Table("bed_unavailability", Unavailability, "out-of-service period", "bed_unavailability")
 
 CallerRequest = Request[Caller, UUID, object]
 
@@ -50,9 +51,9 @@ class BedController(Controller):
     tags = ("inventory",)
 
     @post("/beds", guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 415, 422))
-    async def create_bed(self, conn: Conn, request: CallerRequest, data: JSONBody[BedCreate]) -> Response[Bed]:
-        require_organisation(request.user, await facility_owner(conn, data.facility_id))
-        created = await BEDS.insert(conn, changes(data))
+    async def create_bed(self, conn: Conn, caller: Actor, data: JSONBody[BedCreate]) -> Response[Bed]:
+        require_organisation(caller, await facility_owner(conn, data.facility_id))
+        created = await BEDS.insert(conn, caller, changes(data))
         return with_etag(created, 201, f"/v1/beds/{created.id}")
 
     @post(
@@ -61,10 +62,10 @@ class BedController(Controller):
         responses=problem_responses(400, 401, 403, 409, 415, 422),
         description="Creates up to 2,000 beds of one facility in one transaction: all or none.",
     )
-    async def create_beds(self, conn: Conn, request: CallerRequest, data: JSONBody[BedsBulkCreate]) -> BedsCreated:
-        require_organisation(request.user, await facility_owner(conn, data.facility_id))
+    async def create_beds(self, conn: Conn, caller: Actor, data: JSONBody[BedsBulkCreate]) -> BedsCreated:
+        require_organisation(caller, await facility_owner(conn, data.facility_id))
         rows = [changes(bed) | {"facility_id": data.facility_id} for bed in data.beds]
-        return BedsCreated(items=await BEDS.insert_many(conn, rows))
+        return BedsCreated(items=await BEDS.insert_many(conn, caller, rows))
 
     @get("/beds", guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403))
     async def list_beds(
@@ -86,10 +87,10 @@ class BedController(Controller):
         responses=problem_responses(400, 401, 403, 404, 409, 412, 415, 422),
     )
     async def update_bed(
-        self, conn: Conn, request: CallerRequest, bed_id: PathId, data: JSONBody[BedUpdate], if_match: IfMatch = None
+        self, conn: Conn, caller: Actor, bed_id: PathId, data: JSONBody[BedUpdate], if_match: IfMatch = None
     ) -> Response[Bed]:
-        require_organisation(request.user, await bed_owner(conn, bed_id))
-        return with_etag(await BEDS.update(conn, bed_id, changes(data), expected_versions(if_match)))
+        require_organisation(caller, await bed_owner(conn, bed_id))
+        return with_etag(await BEDS.update(conn, caller, bed_id, changes(data), expected_versions(if_match)))
 
     @post(
         "/beds/{bed_id:uuid}/unavailability",
@@ -98,10 +99,10 @@ class BedController(Controller):
         description="Takes the bed out of service for a period; 409 if it overlaps another such period.",
     )
     async def create_unavailability(
-        self, conn: Conn, request: CallerRequest, bed_id: PathId, data: JSONBody[UnavailabilityCreate]
+        self, conn: Conn, caller: Actor, bed_id: PathId, data: JSONBody[UnavailabilityCreate]
     ) -> Response[Unavailability]:
-        require_organisation(request.user, await bed_owner(conn, bed_id))
-        created = await UNAVAILABILITY.insert(conn, changes(data) | {"bed_id": bed_id})
+        require_organisation(caller, await bed_owner(conn, bed_id))
+        created = await UNAVAILABILITY.insert(conn, caller, changes(data) | {"bed_id": bed_id})
         return with_etag(created, 201, f"/v1/unavailability/{created.id}")
 
     @get(
@@ -128,12 +129,12 @@ class BedController(Controller):
     async def update_unavailability(
         self,
         conn: Conn,
-        request: CallerRequest,
+        caller: Actor,
         period_id: PathId,
         data: JSONBody[UnavailabilityUpdate],
         if_match: IfMatch = None,
     ) -> Response[Unavailability]:
         current = await UNAVAILABILITY.get(conn, period_id)
-        require_organisation(request.user, await bed_owner(conn, current.bed_id))
-        updated = await UNAVAILABILITY.update(conn, period_id, changes(data), expected_versions(if_match))
+        require_organisation(caller, await bed_owner(conn, current.bed_id))
+        updated = await UNAVAILABILITY.update(conn, caller, period_id, changes(data), expected_versions(if_match))
         return with_etag(updated)

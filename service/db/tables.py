@@ -15,6 +15,8 @@ import asyncpg
 import msgspec
 
 from contracts.common import Page
+from service.audit.record import record
+from service.auth import Caller
 from service.http import etag
 from service.pagination import decode_cursor, encode_cursor
 from service.problems import ProblemError
@@ -27,6 +29,7 @@ class Table:
     name: str
     read: type[msgspec.Struct]
     what: str  # singular noun for messages: "facility"
+    subject: str  # audit subject type: "facility"
 
     @property
     def columns(self) -> str:
@@ -35,24 +38,21 @@ class Table:
     def to_struct(self, row: asyncpg.Record) -> Any:
         return msgspec.convert(dict(row), self.read, from_attributes=False)
 
-    async def insert(self, conn: asyncpg.Connection, values: dict[str, Any]) -> Any:
-        names = list(values)
-        placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
-        row = await conn.fetchrow(
-            f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({placeholders}) RETURNING {self.columns}",
-            *values.values(),
-        )
-        return self.to_struct(row)
+    async def insert(self, conn: asyncpg.Connection, actor: Caller, values: dict[str, Any]) -> Any:
+        (created,) = await self.insert_many(conn, actor, [values])
+        return created
 
-    async def insert_many(self, conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> list[Any]:
-        """Insert rows of identical keys in one statement (unnest of arrays)."""
+    async def insert_many(self, conn: asyncpg.Connection, actor: Caller, rows: list[dict[str, Any]]) -> list[Any]:
+        """Insert rows of identical keys in one statement (unnest of arrays), audited, all or none."""
         names = list(rows[0])
         types = await self._column_types(conn, names)
         arrays = ", ".join(f"${i}::{types[n]}[]" for i, n in enumerate(names, start=1))
-        records = await conn.fetch(
-            f"INSERT INTO {self.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) RETURNING {self.columns}",
-            *([r[n] for r in rows] for n in names),
-        )
+        async with conn.transaction():
+            records = await conn.fetch(
+                f"INSERT INTO {self.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) RETURNING {self.columns}",
+                *([r[n] for r in rows] for n in names),
+            )
+            await record(conn, actor, "created", self.subject, [r["id"] for r in records], rows)
         return [self.to_struct(r) for r in records]
 
     async def _column_types(self, conn: asyncpg.Connection, names: list[str]) -> dict[str, str]:
@@ -71,7 +71,12 @@ class Table:
         return self.to_struct(row)
 
     async def update(
-        self, conn: asyncpg.Connection, id_: UUID, changes: dict[str, Any], if_versions: list[int] | None
+        self,
+        conn: asyncpg.Connection,
+        actor: Caller,
+        id_: UUID,
+        changes: dict[str, Any],
+        if_versions: list[int] | None,
     ) -> Any:
         """Apply `changes` if the stored version is one of `if_versions` (any when None).
 
@@ -81,15 +86,18 @@ class Table:
         if any(name in _SERVER_SET for name in changes):
             raise ValueError(f"server-set columns cannot be changed: {sorted(changes)}")
         assignments = [f"{name} = ${i}" for i, name in enumerate(changes, start=3)]
-        row = await conn.fetchrow(
-            f"UPDATE {self.name} SET {', '.join([*assignments, 'version = version + 1', 'updated_at = now()'])} "
-            f"WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2)) RETURNING {self.columns}"
-            if changes
-            else f"SELECT {self.columns} FROM {self.name} WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2))",
-            id_,
-            if_versions,
-            *changes.values(),
-        )
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                f"UPDATE {self.name} SET {', '.join([*assignments, 'version = version + 1', 'updated_at = now()'])} "
+                f"WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2)) RETURNING {self.columns}"
+                if changes
+                else f"SELECT {self.columns} FROM {self.name} WHERE id = $1 AND ($2::int[] IS NULL OR version = ANY($2))",  # noqa: E501
+                id_,
+                if_versions,
+                *changes.values(),
+            )
+            if row is not None and changes:
+                await record(conn, actor, "updated", self.subject, [id_], [changes])
         if row is None:
             current = await self.get(conn, id_)  # 404 when it does not exist
             raise ProblemError(

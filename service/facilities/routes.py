@@ -13,7 +13,7 @@ from contracts.inventory import Facility, FacilityCreate, FacilityUpdate
 from service.auth import (
     ANY_ROLE,
     INVENTORY_WRITERS,
-    Caller,
+    Actor,
     allow,
     require_organisation,
 )
@@ -34,7 +34,7 @@ from service.http import (
 )
 from service.problems import problem_responses
 
-FACILITIES = Table("facilities", Facility, "facility")
+FACILITIES = Table("facilities", Facility, "facility", "facility")
 
 
 class FacilityController(Controller):
@@ -42,18 +42,16 @@ class FacilityController(Controller):
     tags = ("inventory",)
 
     @post(guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 415, 422))
-    async def create_facility(
-        self, conn: Conn, request: Request[Caller, UUID, object], data: JSONBody[FacilityCreate]
-    ) -> Response[Facility]:
-        require_organisation(request.user, data.organisation_id)
-        created = await FACILITIES.insert(conn, changes(data))
+    async def create_facility(self, conn: Conn, caller: Actor, data: JSONBody[FacilityCreate]) -> Response[Facility]:
+        require_organisation(caller, data.organisation_id)
+        created = await FACILITIES.insert(conn, caller, changes(data))
         return with_etag(created, 201, f"/v1/facilities/{created.id}")
 
     @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=GEOJSON_NOTE)
     async def list_facilities(
         self,
         conn: Conn,
-        request: Request[Caller, UUID, object],
+        request: Request,
         kind: query(FacilityKind) = None,
         organisation_id: query(UUID) = None,
         department: query(Department) = None,
@@ -80,9 +78,7 @@ class FacilityController(Controller):
         responses=problem_responses(401, 403, 404),
         description=GEOJSON_NOTE,
     )
-    async def get_facility(
-        self, conn: Conn, request: Request[Caller, UUID, object], facility_id: PathId
-    ) -> Response[Facility]:
+    async def get_facility(self, conn: Conn, request: Request, facility_id: PathId) -> Response[Facility]:
         facility = await FACILITIES.get(conn, facility_id)
         return geojson_feature_response(facility) if wants_geojson(request) else with_etag(facility)
 
@@ -94,12 +90,12 @@ class FacilityController(Controller):
     async def update_facility(
         self,
         conn: Conn,
-        request: Request[Caller, UUID, object],
+        caller: Actor,
         facility_id: PathId,
         data: JSONBody[FacilityUpdate],
         if_match: IfMatch = None,
     ) -> Response[Facility]:
         current = await FACILITIES.get(conn, facility_id)
-        require_organisation(request.user, current.organisation_id)
-        updated = await FACILITIES.update(conn, facility_id, changes(data), expected_versions(if_match))
+        require_organisation(caller, current.organisation_id)
+        updated = await FACILITIES.update(conn, caller, facility_id, changes(data), expected_versions(if_match))
         return with_etag(updated)

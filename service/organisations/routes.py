@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 from contracts.common import Page, Role
 from contracts.derive import changes
 from contracts.inventory import Organisation, OrganisationCreate, OrganisationUpdate
-from service.auth import ANY_ROLE, allow
+from service.auth import ANY_ROLE, Actor, allow
 from service.db.pool import Conn
 from service.db.tables import Table
 from service.http import (
@@ -21,7 +21,7 @@ from service.http import (
 )
 from service.problems import problem_responses
 
-ORGANISATIONS = Table("organisations", Organisation, "organisation")
+ORGANISATIONS = Table("organisations", Organisation, "organisation", "organisation")
 
 
 class OrganisationController(Controller):
@@ -29,8 +29,10 @@ class OrganisationController(Controller):
     tags = ("inventory",)
 
     @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 415))
-    async def create_organisation(self, conn: Conn, data: JSONBody[OrganisationCreate]) -> Response[Organisation]:
-        created = await ORGANISATIONS.insert(conn, {"name": data.name})
+    async def create_organisation(
+        self, conn: Conn, caller: Actor, data: JSONBody[OrganisationCreate]
+    ) -> Response[Organisation]:
+        created = await ORGANISATIONS.insert(conn, caller, {"name": data.name})
         return with_etag(created, 201, f"/v1/organisations/{created.id}")
 
     @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403))
@@ -49,7 +51,12 @@ class OrganisationController(Controller):
         responses=problem_responses(400, 401, 403, 404, 409, 412, 415, 422),
     )
     async def update_organisation(
-        self, conn: Conn, organisation_id: PathId, data: JSONBody[OrganisationUpdate], if_match: IfMatch = None
+        self,
+        conn: Conn,
+        caller: Actor,
+        organisation_id: PathId,
+        data: JSONBody[OrganisationUpdate],
+        if_match: IfMatch = None,
     ) -> Response[Organisation]:
-        updated = await ORGANISATIONS.update(conn, organisation_id, changes(data), expected_versions(if_match))
+        updated = await ORGANISATIONS.update(conn, caller, organisation_id, changes(data), expected_versions(if_match))
         return with_etag(updated)

@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 from contracts.common import Page, Role, Timestamp
 from contracts.derive import changes
 from contracts.inventory import Site, SiteCreate, SiteUpdate
-from service.auth import ANY_ROLE, allow
+from service.auth import ANY_ROLE, Actor, allow
 from service.db.pool import Conn
 from service.db.tables import Table
 from service.http import (
@@ -27,7 +27,7 @@ from service.http import (
 )
 from service.problems import problem_responses
 
-SITES = Table("consumption_sites", Site, "consumption site")
+SITES = Table("consumption_sites", Site, "consumption site", "consumption_site")
 
 
 class SiteController(Controller):
@@ -35,8 +35,8 @@ class SiteController(Controller):
     tags = ("inventory",)
 
     @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 415, 422))
-    async def create_site(self, conn: Conn, data: JSONBody[SiteCreate]) -> Response[Site]:
-        created = await SITES.insert(conn, changes(data))
+    async def create_site(self, conn: Conn, caller: Actor, data: JSONBody[SiteCreate]) -> Response[Site]:
+        created = await SITES.insert(conn, caller, changes(data))
         return with_etag(created, 201, f"/v1/sites/{created.id}")
 
     @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=GEOJSON_NOTE)
@@ -68,6 +68,6 @@ class SiteController(Controller):
         description="E.g. set `active_until` when a scene has moved.",
     )
     async def update_site(
-        self, conn: Conn, site_id: PathId, data: JSONBody[SiteUpdate], if_match: IfMatch = None
+        self, conn: Conn, caller: Actor, site_id: PathId, data: JSONBody[SiteUpdate], if_match: IfMatch = None
     ) -> Response[Site]:
-        return with_etag(await SITES.update(conn, site_id, changes(data), expected_versions(if_match)))
+        return with_etag(await SITES.update(conn, caller, site_id, changes(data), expected_versions(if_match)))

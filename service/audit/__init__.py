@@ -1,0 +1,1 @@
+"""The audit trail: append-only events written in the transaction of each change."""
