@@ -23,6 +23,7 @@ from service.http import strict_json_body
 from service.logging import access_log, configure_logging
 from service.organisations.routes import OrganisationController
 from service.problems import EXCEPTION_HANDLERS
+from service.referrals.routes import ReferralController
 from service.settings import Settings, load_settings
 from service.sites.routes import SiteController
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SiteController,
             availability,
             audit_trail,
+            ReferralController,
         ],
         middleware=[ApiKeyMiddleware()],
         before_request=strict_json_body,

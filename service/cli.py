@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Iterator
@@ -83,10 +84,14 @@ async def _with_connection(url: str, work):
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    if not settings.embedded and not settings.reference_key:
+        sys.exit("abri: set ABRI_REFERENCE_KEY (32+ characters) to serve on DATABASE_URL: it keys referral hashes")
     with _database(settings) as url:
         load = not args.no_demo and (settings.embedded or args.demo)
         asyncio.run(_with_connection(url, lambda conn: _prepare(conn, settings, load)))
         os.environ["DATABASE_URL"] = url
+        if settings.embedded and not settings.reference_key:
+            os.environ["ABRI_REFERENCE_KEY"] = _embedded_reference_key(settings.data_dir / "reference-key")
         from service.server import run  # the ASGI server is imported only to serve
 
         run(args.host, args.port)
@@ -101,6 +106,14 @@ async def _prepare(conn: asyncpg.Connection, settings: Settings, load_demo_data:
         key_file = settings.data_dir / "demo-key"
         key = await _demo_key(conn, key_file)
         print(f"Admin API key (also in {key_file}):\n  {key}", flush=True)
+
+
+def _embedded_reference_key(path: Path) -> str:
+    """The embedded database's HMAC secret for references: made once, kept beside the data."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 async def _demo_key(conn: asyncpg.Connection, key_file: Path) -> str:

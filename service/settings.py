@@ -8,6 +8,10 @@
 | `ABRI_TIMEZONE` | local time zone for calendar dates (facility opening) | `Europe/Paris` |
 | `ABRI_LOG_FORMAT` | `json`, `console` or `auto` (console on a terminal) | `auto` |
 | `ABRI_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
+| `ABRI_REFERENCE_KEY` | HMAC-SHA256 secret for referral references, 32+ characters | see below |
+
+`ABRI_REFERENCE_KEY` is required with `DATABASE_URL`; the embedded server generates one
+into `<data dir>/reference-key`. Changing it breaks duplicate-referral detection.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     timezone: str = "Europe/Paris"
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    reference_key: Annotated[str, Meta(min_length=32)] | None = None
 
     @property
     def embedded(self) -> bool:
@@ -50,6 +55,7 @@ _ENV = {
     "timezone": "ABRI_TIMEZONE",
     "log_format": "ABRI_LOG_FORMAT",
     "log_level": "ABRI_LOG_LEVEL",
+    "reference_key": "ABRI_REFERENCE_KEY",
 }
 
 

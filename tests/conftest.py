@@ -22,6 +22,7 @@ from service.app import create_app
 from service.auth import API_KEY_HEADER, create_key
 from service.db.migrate import migrate
 from service.settings import Settings
+from tests.process import TEST_REFERENCE_KEY
 
 TEMPLATE = "abri_template"
 
@@ -83,7 +84,12 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path_factory.mktemp("data"), log_format="json")
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        log_format="json",
+        reference_key=TEST_REFERENCE_KEY,
+    )
 
 
 @pytest.fixture(scope="module")

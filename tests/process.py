@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 STARTUP_SECONDS = 90
+TEST_REFERENCE_KEY = "test-reference-key-for-abri-tests-only-0123456789"
 
 
 def free_port() -> int:
@@ -25,7 +26,8 @@ class Server:
     def __init__(self, env: dict[str, str | None], *args: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        merged = {k: v for k, v in (os.environ | env).items() if v is not None}
+        defaults = {"ABRI_REFERENCE_KEY": TEST_REFERENCE_KEY} if env.get("DATABASE_URL") else {}
+        merged = {k: v for k, v in (os.environ | defaults | env).items() if v is not None}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--port", str(self.port), *args],
             env=merged,

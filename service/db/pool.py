@@ -18,6 +18,8 @@ def pool_lifespan(settings: Settings):
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if settings.database_url is None:
             raise RuntimeError("DATABASE_URL is not set; start through `abri serve` for the embedded server")
+        if settings.reference_key is None:
+            raise RuntimeError("ABRI_REFERENCE_KEY is not set; it keys the hashes of referral references")
         pool = await asyncpg.create_pool(
             settings.database_url,
             min_size=settings.db_pool_min,

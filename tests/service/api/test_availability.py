@@ -109,8 +109,24 @@ async def inventory(conn, keys):
                 AT + timedelta(days=when[1]),
             )
         else:
-            await conn.execute(f"INSERT INTO {table} (bed_id, period) VALUES ($1, $2)", bed_id, when)
+            referral_id = await insert_referral(conn, keys.organisation_id, label)
+            await conn.execute(
+                f"INSERT INTO {table} (bed_id, referral_id, period) VALUES ($1, $2, $3)", bed_id, referral_id, when
+            )
     return facility_ids
+
+
+async def insert_referral(conn, organisation_id, reference: str):
+    """A minimal referral, straight into the table (the referrals API has its own tests)."""
+    return await conn.fetchval(
+        """INSERT INTO referrals (organisation_id, reference_hmac, source, gender, accessible, dogs, medical_level,
+                                  acceptable_kinds, consents_out_of_region, excluded_facility_ids, keep_apart_ids,
+                                  vulnerability, court_ordered)
+           VALUES ($1, $2, 'outreach_team', 'man', false, false, 0, '{assore_hotel}', false, '{}', '{}', 3, false)
+           RETURNING id""",
+        organisation_id,
+        reference.encode(),
+    )
 
 
 async def search(client, keys, role=Role.PLACEMENT_OFFICER, **params):

@@ -1,0 +1,1 @@
+"""Referrals: people waiting for a bed, their needs and their status."""
