@@ -39,7 +39,7 @@ class ReferralSource(StrEnum):
 
 
 class ReferralStatus(StrEnum):
-    """waiting → held → placed → exited; withdrawn from waiting or held."""
+    """waiting → held → placed → exited (or waiting → placed at once); withdrawn from waiting or held."""
 
     WAITING = "waiting"
     HELD = "held"

@@ -20,8 +20,11 @@ from service.db.pool import pool_lifespan, provide_connection
 from service.facilities.routes import FacilityController
 from service.health import live, ready
 from service.http import strict_json_body
+from service.idempotency import IdempotencyMiddleware
 from service.logging import access_log, configure_logging
 from service.organisations.routes import OrganisationController
+from service.placements.routes import HoldController, StayController
+from service.placements.sweeper import hold_sweeper
 from service.problems import EXCEPTION_HANDLERS
 from service.referrals.routes import ReferralController
 from service.settings import Settings, load_settings
@@ -57,8 +60,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             availability,
             audit_trail,
             ReferralController,
+            HoldController,
+            StayController,
         ],
-        middleware=[ApiKeyMiddleware()],
+        middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
         before_request=strict_json_body,
         security=[{"ApiKey": []}],
     )
@@ -68,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "conn": Provide(provide_connection, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        lifespan=[pool_lifespan(settings)],
+        lifespan=[pool_lifespan(settings), hold_sweeper],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),

@@ -1,4 +1,4 @@
-"""The `abri` command: serve, migrate, seed-demo, create-key, openapi."""
+"""The `abri` command: serve, migrate, seed-demo, create-key, purge, openapi."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -20,9 +21,11 @@ from service.auth import authenticate, create_key
 from service.db.embedded import embedded_server
 from service.db.migrate import migrate
 from service.demo.load import is_empty, load_demo
+from service.referrals.purge import purge
 from service.settings import PROJECT_ROOT, Settings, load_settings
 
 DEMO_ORGANISATION = "abri demo administrators"
+MAX_PURGE_DAYS = 36_500  # a century: beyond it the cut-off leaves PostgreSQL's timestamp range
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     key.add_argument("--org", required=True, help="organisation id, or name (created if new)")
     key.set_defaults(run=_create_key)
 
+    erase = commands.add_parser(
+        "purge", help="erase the needs and reference of referrals that ended more than DAYS days ago"
+    )
+    erase.add_argument("--older-than", required=True, type=_days, metavar="DAYS", help="whole days, 1 or more")
+    erase.set_defaults(run=_purge)
+
     spec = commands.add_parser("openapi", help="write the OpenAPI document")
     spec.add_argument("--output", type=Path, default=PROJECT_ROOT / "openapi" / "openapi.json")
     spec.set_defaults(run=_openapi)
@@ -84,23 +93,22 @@ async def _with_connection(url: str, work):
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
-    if not settings.embedded and not settings.reference_key:
-        sys.exit("abri: set ABRI_REFERENCE_KEY (32+ characters) to serve on DATABASE_URL: it keys referral hashes")
+    # DATABASE_URL needs ABRI_REFERENCE_KEY; the embedded server makes its own, before any demo is loaded.
+    reference_key = _reference_key(settings, "serve on DATABASE_URL")
     with _database(settings) as url:
         load = not args.no_demo and (settings.embedded or args.demo)
-        asyncio.run(_with_connection(url, lambda conn: _prepare(conn, settings, load)))
+        asyncio.run(_with_connection(url, lambda conn: _prepare(conn, settings, load, reference_key)))
         os.environ["DATABASE_URL"] = url
-        if settings.embedded and not settings.reference_key:
-            os.environ["ABRI_REFERENCE_KEY"] = _embedded_reference_key(settings.data_dir / "reference-key")
+        os.environ["ABRI_REFERENCE_KEY"] = reference_key  # for the server's workers
         from service.server import run  # the ASGI server is imported only to serve
 
         run(args.host, args.port)
 
 
-async def _prepare(conn: asyncpg.Connection, settings: Settings, load_demo_data: bool) -> None:
+async def _prepare(conn: asyncpg.Connection, settings: Settings, load_demo_data: bool, reference_key: str) -> None:
     await migrate(conn)
     if load_demo_data and await is_empty(conn):
-        counts = await load_demo(conn)
+        counts = await load_demo(conn, reference_key)
         print(f"Loaded the Paris demo data: {counts}", flush=True)
     if settings.embedded:
         key_file = settings.data_dir / "demo-key"
@@ -108,9 +116,19 @@ async def _prepare(conn: asyncpg.Connection, settings: Settings, load_demo_data:
         print(f"Admin API key (also in {key_file}):\n  {key}", flush=True)
 
 
+def _reference_key(settings: Settings, purpose: str) -> str:
+    """The HMAC secret for references: ABRI_REFERENCE_KEY, else the embedded server's own; exits if neither."""
+    if settings.reference_key:
+        return settings.reference_key
+    if settings.embedded:
+        return _embedded_reference_key(settings.data_dir / "reference-key")
+    sys.exit(f"abri: set ABRI_REFERENCE_KEY (32+ characters) to {purpose}: it keys referral hashes")
+
+
 def _embedded_reference_key(path: Path) -> str:
     """The embedded database's HMAC secret for references: made once, kept beside the data."""
-    if not path.exists():
+    if not path.exists() or not path.read_text().strip():
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(48))
     return path.read_text().strip()
@@ -152,9 +170,11 @@ def _migrate(_: argparse.Namespace, settings: Settings) -> None:
 
 
 def _seed_demo(_: argparse.Namespace, settings: Settings) -> None:
+    reference_key = _reference_key(settings, "load the demo's referrals into DATABASE_URL")
+
     async def seed(conn: asyncpg.Connection) -> dict[str, int] | None:
         await migrate(conn)
-        return await load_demo(conn) if await is_empty(conn) else None
+        return await load_demo(conn, reference_key) if await is_empty(conn) else None
 
     with _database(settings) as url:
         counts = asyncio.run(_with_connection(url, seed))
@@ -171,6 +191,30 @@ def _create_key(args: argparse.Namespace, settings: Settings) -> None:
     with _database(settings) as url:
         key = asyncio.run(_with_connection(url, create))
     print(key)
+
+
+def _days(value: str) -> int:
+    try:
+        days = int(value)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_PURGE_DAYS:
+        raise argparse.ArgumentTypeError(f"expected whole days from 1 to {MAX_PURGE_DAYS}, got {value!r}")
+    return days
+
+
+def _purge(args: argparse.Namespace, settings: Settings) -> None:
+    days = args.older_than
+
+    async def run(conn: asyncpg.Connection) -> int:
+        await migrate(conn)
+        return await purge(conn, timedelta(days=days))
+
+    with _database(settings) as url:
+        count = asyncio.run(_with_connection(url, run))
+    print(
+        f"Purged {count} referral{'' if count == 1 else 's'} ended more than {days} day{'' if days == 1 else 's'} ago."
+    )
 
 
 def _openapi(args: argparse.Namespace, _: Settings) -> None:

@@ -69,6 +69,19 @@ IfMatch = Annotated[
     HeaderParameter(name="If-Match", description="ETag from the last read; 412 if it changed since"),
 ]
 PathId = Annotated[UUID, PathParameter()]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        max_length=255,
+        description=(
+            "Makes the request safe to retry: for 24 hours, the same key with the same request replays the "
+            "first response (status, body, Location, ETag; marked `Idempotent-Replayed: true`) instead of "
+            "creating again; with another request, 422. Scoped to your API key; 1 to 255 printable ASCII "
+            "characters, e.g. a UUID."
+        ),
+    ),
+]
 
 
 def etag(version: int) -> str:

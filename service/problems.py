@@ -116,7 +116,10 @@ def _safe_detail(exc: asyncpg.PostgresError) -> str:
     key_conflict = isinstance(
         exc, asyncpg.UniqueViolationError | asyncpg.ExclusionViolationError | asyncpg.ForeignKeyViolationError
     )
-    return (exc.detail if key_conflict and exc.detail else str(exc))[:300]
+    if key_conflict and exc.detail:
+        return exc.detail[:300]
+    # Client-side encoding errors have no server message; their text's first line says it.
+    return (getattr(exc, "message", None) or str(exc).partition("\n")[0])[:300]
 
 
 def on_unexpected(request: Request, exc: Exception) -> Response:

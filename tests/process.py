@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -28,19 +29,30 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         defaults = {"ABRI_REFERENCE_KEY": TEST_REFERENCE_KEY} if env.get("DATABASE_URL") else {}
         merged = {k: v for k, v in (os.environ | defaults | env).items() if v is not None}
+        # Files, not pipes: a pipe nobody reads fills up after ~64 KB of log and blocks the server.
+        self.stdout = tempfile.TemporaryFile("w+")  # noqa: SIM115 - lives as long as the server
+        self.stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service", "serve", "--port", str(self.port), *args],
             env=merged,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=self.stdout,
+            stderr=self.stderr,
             text=True,
         )
+
+    def output(self) -> tuple[str, str]:
+        """What the server printed so far: (stdout, stderr)."""
+        texts = []
+        for stream in (self.stdout, self.stderr):
+            stream.seek(0)
+            texts.append(stream.read())
+        return texts[0], texts[1]
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                pytest.fail(f"abri serve exited early: {self.process.communicate()}")
+                pytest.fail(f"abri serve exited early: {self.output()}")
             try:
                 if httpx.get(f"{self.base}/health/ready", timeout=1).status_code == 200:
                     return
@@ -53,5 +65,5 @@ class Server:
     def stop(self) -> tuple[int, str, str]:
         """SIGTERM, as a process manager would; returns (exit code, stdout, stderr)."""
         self.process.send_signal(signal.SIGTERM)
-        out, err = self.process.communicate(timeout=30)
-        return self.process.returncode, out, err
+        code = self.process.wait(timeout=30)
+        return code, *self.output()

@@ -32,6 +32,7 @@ from service.db.pool import Conn
 from service.db.tables import Table
 from service.http import (
     CursorParam,
+    IdempotencyKeyHeader,
     IfMatch,
     LimitParam,
     PathId,
@@ -51,7 +52,9 @@ class BedController(Controller):
     tags = ("inventory",)
 
     @post("/beds", guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 415, 422))
-    async def create_bed(self, conn: Conn, caller: Actor, data: JSONBody[BedCreate]) -> Response[Bed]:
+    async def create_bed(
+        self, conn: Conn, caller: Actor, data: JSONBody[BedCreate], idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[Bed]:
         require_organisation(caller, await facility_owner(conn, data.facility_id))
         created = await BEDS.insert(conn, caller, changes(data))
         return with_etag(created, 201, f"/v1/beds/{created.id}")
@@ -62,7 +65,9 @@ class BedController(Controller):
         responses=problem_responses(400, 401, 403, 409, 415, 422),
         description="Creates up to 2,000 beds of one facility in one transaction: all or none.",
     )
-    async def create_beds(self, conn: Conn, caller: Actor, data: JSONBody[BedsBulkCreate]) -> BedsCreated:
+    async def create_beds(
+        self, conn: Conn, caller: Actor, data: JSONBody[BedsBulkCreate], idempotency_key: IdempotencyKeyHeader = None
+    ) -> BedsCreated:
         require_organisation(caller, await facility_owner(conn, data.facility_id))
         rows = [changes(bed) | {"facility_id": data.facility_id} for bed in data.beds]
         return BedsCreated(items=await BEDS.insert_many(conn, caller, rows))
@@ -99,7 +104,12 @@ class BedController(Controller):
         description="Takes the bed out of service for a period; 409 if it overlaps another such period.",
     )
     async def create_unavailability(
-        self, conn: Conn, caller: Actor, bed_id: PathId, data: JSONBody[UnavailabilityCreate]
+        self,
+        conn: Conn,
+        caller: Actor,
+        bed_id: PathId,
+        data: JSONBody[UnavailabilityCreate],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[Unavailability]:
         require_organisation(caller, await bed_owner(conn, bed_id))
         created = await UNAVAILABILITY.insert(conn, caller, changes(data) | {"bed_id": bed_id})

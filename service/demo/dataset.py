@@ -1,19 +1,21 @@
-"""The Paris demo dataset: operators, facilities with their beds, and consumption sites.
+"""The Paris demo dataset: operators, facilities with their beds, consumption sites, referrals.
 
 Pure and deterministic: no I/O, and the only randomness (jitter around centroids, hotel
-room attributes) comes from a `random.Random` seeded with a constant, so every call
-returns equal data. Figures follow DOMAIN.md and the seeds: 610 ASSORE hotel places
-grown 60 → 120 → 200 → 400 → 610, 68 UHS places, 26 Phase places in three flats, the
-Porte de la Chapelle (26) and Sleep-in (15) rest spaces, out-of-region places in 11
-regions, and the ten named consumption sites. Names and street addresses are generic;
-nightly costs are illustrative, the seeds give none.
+room attributes, the people waiting) comes from a `random.Random` seeded with a constant,
+so every call returns equal data. Figures follow DOMAIN.md and the seeds: 610 ASSORE
+hotel places grown 60 → 120 → 200 → 400 → 610, 68 UHS places, 26 Phase places in three
+flats, the Porte de la Chapelle (26) and Sleep-in (15) rest spaces, out-of-region places
+in 11 regions, the ten named consumption sites, and 800 people waiting for a bed (the
+700 to 800 people who use crack on the streets of Paris, about one in ten a woman).
+Names and street addresses are generic; nightly costs are illustrative, the seeds give
+none; references are synthetic ("DEMO-0001"), and the loader stores only their keyed hash.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from math import cos, radians, sin, sqrt
 
 SEED = 20231129  # the day of the 2023 review of the plan crack (001)
@@ -26,6 +28,7 @@ UHS_OPERATOR = "Opérateur UHS Île-de-France"
 PHASE = "Phase – bailleur social partenaire"
 REST_SPACE_OPERATOR = "Association de réduction des risques du nord-est parisien"
 ARS_COORDINATION = "Coordination ARS hors région"
+MARAUDE = "Maraude nord-est (démo)"  # the outreach team that refers the demo's people
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +82,33 @@ class DemoSite:
 
 
 @dataclass(frozen=True, slots=True)
+class DemoReferral:
+    """A person waiting for a bed: the least placement needs, under a synthetic reference."""
+
+    reference: str  # "DEMO-0001"...; the loader stores only its keyed hash
+    organisation: str  # name of its DemoOrganisation
+    source: str
+    gender: str  # "woman", "man" or "other"
+    accessible: bool
+    dogs: bool
+    couple_partner: str | None  # the partner's reference; partners point at each other
+    medical_level: int
+    acceptable_kinds: tuple[str, ...]
+    consents_out_of_region: bool
+    excluded_facilities: tuple[str, ...]  # DemoFacility keys
+    keep_apart: tuple[str, ...]  # references of people not to share a facility with
+    care_anchor: tuple[float, float] | None  # (lat, lon) rounded to 0.01°
+    vulnerability: int
+    court_ordered: bool
+    first_met_on: date
+
+
+@dataclass(frozen=True, slots=True)
 class DemoDataset:
     organisations: tuple[DemoOrganisation, ...]
     facilities: tuple[DemoFacility, ...]
     sites: tuple[DemoSite, ...]
+    referrals: tuple[DemoReferral, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +325,30 @@ SITES = (
     DemoSite("Bonne Nouvelle", 48.8705, 2.3486, 150, 2, _utc(2020, 9, 1), None),
 )
 
+# The people waiting: 800, the top of the 700 to 800 people who use crack on the streets
+# of Paris (000). About one in ten is a woman: 380 of the 3,565 people seen at the Porte
+# de la Chapelle rest space in 2023 (001). The other shares are illustrative.
+REFERRALS = 800
+WOMEN_SHARE = 0.11
+OTHER_GENDER = 8
+COUPLES = 20  # pairs, a woman and a man, each referral pointing at the other
+KEEP_APART_PAIRS = 5
+DOGS_SHARE = 0.15
+ACCESSIBLE_SHARE = 0.05
+COURT_ORDERED_SHARE = 0.08  # "injonction thérapeutique"
+OUT_OF_REGION_SHARE = 0.05  # consent to leave Île-de-France: the regional scheme needs it
+CARE_ANCHOR_SHARE = 0.5
+EXCLUDED_SHARE = 0.03  # excluded from one hotel after an incident
+REST_SPACE_SHARE = 0.2  # would also take a rest-space place
+MEDICAL_LEVELS = {0: 45, 1: 35, 2: 15, 3: 5}  # level: weight
+VULNERABILITY = {1: 5, 2: 15, 3: 35, 4: 30, 5: 15}
+SOURCES = {"outreach_team": 75, "hospital": 10, "self_referral": 10, "other": 5}  # when not court-ordered
+FIRST_MET = (date(2023, 1, 1), date(2026, 10, 31))
+# Where follow-up happens, coarsely (0.01°, about 1 km): around the harm-reduction and
+# addiction-care centres (CAARUD, CSAPA) of the 18th and 19th arrondissements.
+CARE_CENTRES = ((48.89, 2.36), (48.89, 2.35), (48.88, 2.36), (48.88, 2.37), (48.89, 2.37), (48.90, 2.36))
+NUDGES = (-0.01, 0.0, 0.0, 0.01)  # an anchor is a centre or a neighbouring 0.01° cell
+
 
 def _jittered(place: Place, rng: random.Random) -> tuple[float, float]:
     """A point drawn uniformly within JITTER_M of the place's centroid, rounded to ~0.1 m."""
@@ -383,6 +433,74 @@ def _in_idf(
         None,
         beds,
     )
+
+
+def _referrals(rng: random.Random, facilities: list[DemoFacility]) -> tuple[DemoReferral, ...]:
+    """REFERRALS people waiting, with the shares above drawn exactly, then couples made alike."""
+    count = REFERRALS
+    order = rng.sample(range(count), count)
+    women_count = round(WOMEN_SHARE * count)
+    women, others = order[:women_count], order[women_count : women_count + OTHER_GENDER]
+    men = order[women_count + OTHER_GENDER :]
+    gender = {index: "woman" for index in women} | {index: "other" for index in others}
+    partner = dict(zip(women[:COUPLES], men[:COUPLES], strict=True))
+    partner |= {man: woman for woman, man in partner.items()}
+    apart = rng.sample([index for index in range(count) if index not in partner], 2 * KEEP_APART_PAIRS)
+    keep_apart = dict(zip(apart[::2], apart[1::2], strict=True))
+    keep_apart |= {b: a for a, b in keep_apart.items()}
+
+    def drawn(share: float) -> set[int]:
+        return set(rng.sample(range(count), round(share * count)))
+
+    dogs, accessible, court_ordered = drawn(DOGS_SHARE), drawn(ACCESSIBLE_SHARE), drawn(COURT_ORDERED_SHARE)
+    away, anchored, excluded = drawn(OUT_OF_REGION_SHARE), drawn(CARE_ANCHOR_SHARE), drawn(EXCLUDED_SHARE)
+    hotels = [facility.key for facility in facilities if facility.kind == "assore_hotel"]
+    first_met_days = (FIRST_MET[1] - FIRST_MET[0]).days
+
+    people: list[dict[str, object]] = []
+    for index in range(count):
+        if index in court_ordered:
+            source = "court_ordered_treatment" if rng.random() < 0.8 else rng.choice(("outreach_team", "hospital"))
+        else:
+            source = rng.choices(list(SOURCES), weights=list(SOURCES.values()))[0]
+        kinds = ["assore_hotel", "specialised_unit"]
+        if rng.random() < REST_SPACE_SHARE:
+            kinds.append("rest_space")
+        if index in away:
+            kinds.append("out_of_region")
+        anchor = None
+        if index in anchored:
+            lat, lon = rng.choice(CARE_CENTRES)
+            anchor = (round(lat + rng.choice(NUDGES), 2), round(lon + rng.choice(NUDGES), 2))
+        people.append(
+            {
+                "reference": f"DEMO-{index + 1:04d}",
+                "organisation": MARAUDE,
+                "source": source,
+                "gender": gender.get(index, "man"),
+                "accessible": index in accessible,
+                "dogs": index in dogs,
+                "couple_partner": None,
+                "medical_level": rng.choices(list(MEDICAL_LEVELS), weights=list(MEDICAL_LEVELS.values()))[0],
+                "acceptable_kinds": tuple(kinds),
+                "consents_out_of_region": index in away,
+                "excluded_facilities": (rng.choice(hotels),) if index in excluded else (),
+                "keep_apart": (),
+                "care_anchor": anchor,
+                "vulnerability": rng.choices(list(VULNERABILITY), weights=list(VULNERABILITY.values()))[0],
+                "court_ordered": index in court_ordered,
+                "first_met_on": FIRST_MET[0] + timedelta(days=rng.randrange(first_met_days + 1)),
+            }
+        )
+    for index, other in keep_apart.items():
+        people[index]["keep_apart"] = (people[other]["reference"],)
+    # A couple is placed together: the second partner takes the first's dog, kinds, consent and anchor.
+    for index, other in partner.items():
+        people[index]["couple_partner"] = people[other]["reference"]
+        if other < index:
+            shared = ("dogs", "acceptable_kinds", "consents_out_of_region", "care_anchor", "first_met_on")
+            people[index] |= {field: people[other][field] for field in shared}
+    return tuple(DemoReferral(**person) for person in people)
 
 
 def demo_dataset() -> DemoDataset:
@@ -482,9 +600,10 @@ def demo_dataset() -> DemoDataset:
             )
         )
 
-    organisations = (AURORE, UHS_OPERATOR, PHASE, REST_SPACE_OPERATOR, ARS_COORDINATION)
+    organisations = (AURORE, UHS_OPERATOR, PHASE, REST_SPACE_OPERATOR, ARS_COORDINATION, MARAUDE)
     return DemoDataset(
         organisations=tuple(DemoOrganisation(name) for name in organisations),
         facilities=tuple(facilities),
         sites=SITES,
+        referrals=_referrals(rng, facilities),
     )

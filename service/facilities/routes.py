@@ -22,6 +22,7 @@ from service.db.tables import Table
 from service.http import (
     GEOJSON_NOTE,
     CursorParam,
+    IdempotencyKeyHeader,
     IfMatch,
     LimitParam,
     PathId,
@@ -42,7 +43,9 @@ class FacilityController(Controller):
     tags = ("inventory",)
 
     @post(guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 415, 422))
-    async def create_facility(self, conn: Conn, caller: Actor, data: JSONBody[FacilityCreate]) -> Response[Facility]:
+    async def create_facility(
+        self, conn: Conn, caller: Actor, data: JSONBody[FacilityCreate], idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[Facility]:
         require_organisation(caller, data.organisation_id)
         created = await FACILITIES.insert(conn, caller, changes(data))
         return with_etag(created, 201, f"/v1/facilities/{created.id}")

@@ -13,6 +13,7 @@ from service.db.pool import Conn
 from service.db.tables import Table
 from service.http import (
     CursorParam,
+    IdempotencyKeyHeader,
     IfMatch,
     LimitParam,
     PathId,
@@ -28,9 +29,13 @@ class OrganisationController(Controller):
     path = "/organisations"
     tags = ("inventory",)
 
-    @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 415))
+    @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 415, 422))
     async def create_organisation(
-        self, conn: Conn, caller: Actor, data: JSONBody[OrganisationCreate]
+        self,
+        conn: Conn,
+        caller: Actor,
+        data: JSONBody[OrganisationCreate],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[Organisation]:
         created = await ORGANISATIONS.insert(conn, caller, {"name": data.name})
         return with_etag(created, 201, f"/v1/organisations/{created.id}")

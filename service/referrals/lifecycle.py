@@ -5,10 +5,11 @@ from __future__ import annotations
 from contracts.referrals import ReferralStatus as S
 from service.problems import ProblemError
 
-# status -> statuses it may move to. held -> waiting: the hold was cancelled or expired;
-# placed -> waiting: a no-show freed the bed. A transfer keeps a referral placed.
+# status -> statuses it may move to. waiting -> placed: placed at once, with no hold;
+# held -> waiting: the hold was cancelled or expired; placed -> waiting: a no-show freed
+# the bed. A transfer keeps a referral placed.
 TRANSITIONS: dict[S, frozenset[S]] = {
-    S.WAITING: frozenset({S.HELD, S.WITHDRAWN}),
+    S.WAITING: frozenset({S.HELD, S.PLACED, S.WITHDRAWN}),
     S.HELD: frozenset({S.PLACED, S.WAITING, S.WITHDRAWN}),
     S.PLACED: frozenset({S.EXITED, S.WAITING}),
     S.EXITED: frozenset(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +15,16 @@ from contracts.referrals import Referral, ReferralCreate, ReferralStatus, Referr
 from service.audit.record import record
 from service.auth import Actor, Caller, allow
 from service.db.pool import Conn
-from service.http import CursorParam, IfMatch, LimitParam, PathId, expected_versions, query, with_etag
+from service.http import (
+    CursorParam,
+    IdempotencyKeyHeader,
+    IfMatch,
+    LimitParam,
+    PathId,
+    expected_versions,
+    query,
+    with_etag,
+)
 from service.pagination import decode_cursor, encode_cursor
 from service.problems import ProblemError, problem_responses
 from service.referrals.lifecycle import ACTIVE, check_transition
@@ -63,7 +73,12 @@ class ReferralController(Controller):
         ),
     )
     async def create_referral(
-        self, conn: Conn, caller: Actor, request: Request, data: JSONBody[ReferralCreate]
+        self,
+        conn: Conn,
+        caller: Actor,
+        request: Request,
+        data: JSONBody[ReferralCreate],
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> Response[Referral]:
         async with conn.transaction():
             referral = await insert_referral(
@@ -148,7 +163,9 @@ class ReferralController(Controller):
                 """,
                 referral_id,
             )
-            updated = await update_referral(conn, referral_id, {"status": ReferralStatus.WITHDRAWN.value})
+            updated = await update_referral(
+                conn, referral_id, {"status": ReferralStatus.WITHDRAWN.value, "ended_at": datetime.now(UTC)}
+            )
             await record(
                 conn,
                 caller,

@@ -14,6 +14,7 @@ from service.db.tables import Table
 from service.http import (
     GEOJSON_NOTE,
     CursorParam,
+    IdempotencyKeyHeader,
     IfMatch,
     LimitParam,
     PathId,
@@ -35,7 +36,9 @@ class SiteController(Controller):
     tags = ("inventory",)
 
     @post(guards=[allow(Role.ADMIN)], responses=problem_responses(400, 401, 403, 409, 415, 422))
-    async def create_site(self, conn: Conn, caller: Actor, data: JSONBody[SiteCreate]) -> Response[Site]:
+    async def create_site(
+        self, conn: Conn, caller: Actor, data: JSONBody[SiteCreate], idempotency_key: IdempotencyKeyHeader = None
+    ) -> Response[Site]:
         created = await SITES.insert(conn, caller, changes(data))
         return with_etag(created, 201, f"/v1/sites/{created.id}")
 

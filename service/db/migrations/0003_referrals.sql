@@ -25,6 +25,7 @@ CREATE TABLE referrals (
     vulnerability           smallint CHECK (vulnerability BETWEEN 1 AND 5),
     court_ordered           boolean,
     first_met_on            date,
+    ended_at                timestamptz,     -- when it became exited or withdrawn
     purged_at               timestamptz,
     version                 integer NOT NULL DEFAULT 1,
     created_at              timestamptz NOT NULL DEFAULT now(),
@@ -35,7 +36,8 @@ CREATE TABLE referrals (
         AND medical_level IS NOT NULL AND acceptable_kinds IS NOT NULL AND consents_out_of_region IS NOT NULL
         AND excluded_facility_ids IS NOT NULL AND keep_apart_ids IS NOT NULL AND vulnerability IS NOT NULL
         AND court_ordered IS NOT NULL)),
-    CHECK (purged_at IS NULL OR status IN ('exited', 'withdrawn')),
+    CHECK ((status IN ('exited', 'withdrawn')) = (ended_at IS NOT NULL)),
+    CHECK (purged_at IS NULL OR ended_at IS NOT NULL),
     CHECK ((care_anchor_lat IS NULL) = (care_anchor_lon IS NULL))
 );
 -- One active referral per person (same keyed reference).

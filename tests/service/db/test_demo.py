@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -9,19 +10,25 @@ import asyncpg
 import pytest
 
 from service.demo.dataset import (
+    MARAUDE,
     PARIS,
     REGION_IDF,
     SUBURBS,
     DemoDataset,
     DemoFacility,
+    DemoReferral,
     demo_dataset,
 )
 from service.demo.load import is_empty, load_demo
+from service.referrals.queries import reference_hmac
 from solver.geo import km_between
+from tests.process import TEST_REFERENCE_KEY
 
 NOW = datetime.now(UTC)
 IDF_DEPARTMENTS = {"75", "77", "78", "91", "92", "93", "94", "95"}
-TABLES = ("organisations", "facilities", "beds", "consumption_sites")
+TABLES = ("organisations", "facilities", "beds", "consumption_sites", "referrals")
+KINDS = {"assore_hotel", "specialised_unit", "rest_space", "out_of_region"}
+SOURCES = {"outreach_team", "hospital", "court_ordered_treatment", "self_referral", "other"}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +54,9 @@ def km_to_nearest_active_site(dataset: DemoDataset, facility: DemoFacility) -> f
 
 
 def test_two_calls_give_equal_datasets(dataset: DemoDataset) -> None:
-    assert demo_dataset() == dataset
+    again = demo_dataset()
+    assert again == dataset
+    assert again.referrals == dataset.referrals and len(dataset.referrals) > 0
 
 
 def test_totals_match_the_seeds(dataset: DemoDataset) -> None:
@@ -101,7 +110,8 @@ def test_keys_names_and_bed_labels_are_unique(dataset: DemoDataset) -> None:
     assert len({facility.name for facility in dataset.facilities}) == len(dataset.facilities)
     for facility in dataset.facilities:
         assert len({bed.label for bed in facility.beds}) == len(facility.beds), facility.key
-    assert {facility.organisation for facility in dataset.facilities} == {o.name for o in dataset.organisations}
+    owners = {facility.organisation for facility in dataset.facilities} | {r.organisation for r in dataset.referrals}
+    assert owners == {o.name for o in dataset.organisations}
 
 
 def test_paris_facilities_have_matching_postcodes_and_lie_in_paris(dataset: DemoDataset) -> None:
@@ -137,6 +147,81 @@ def test_rest_spaces_are_near_the_scenes(dataset: DemoDataset) -> None:
         assert nearest_any_time < 0.5, facility.key
 
 
+# Referrals -----------------------------------------------------------------------
+
+
+def share(referrals: tuple[DemoReferral, ...], test) -> float:
+    return sum(1 for r in referrals if test(r)) / len(referrals)
+
+
+def test_about_800_people_wait_about_one_in_ten_a_woman(dataset: DemoDataset) -> None:
+    referrals = dataset.referrals
+    assert 750 <= len(referrals) <= 850
+    assert 0.09 <= share(referrals, lambda r: r.gender == "woman") <= 0.13
+    assert 0.005 <= share(referrals, lambda r: r.gender == "other") <= 0.02
+    assert {r.organisation for r in referrals} == {MARAUDE}
+    references = [r.reference for r in referrals]
+    assert len(set(references)) == len(references)
+    assert all(re.fullmatch(r"DEMO-\d{4}", reference) for reference in references)
+
+
+def test_needs_follow_the_domain(dataset: DemoDataset) -> None:
+    referrals = dataset.referrals
+    assert 0.12 <= share(referrals, lambda r: r.dogs) <= 0.18
+    assert 0.03 <= share(referrals, lambda r: r.accessible) <= 0.07
+    levels = Counter(r.medical_level for r in referrals)
+    assert set(levels) == {0, 1, 2, 3}
+    assert (levels[0] + levels[1]) / len(referrals) >= 0.7
+    vulnerability = Counter(r.vulnerability for r in referrals)
+    assert set(vulnerability) == {1, 2, 3, 4, 5}
+    assert vulnerability.most_common(2)[0][0] in {3, 4} and vulnerability.most_common(2)[1][0] in {3, 4}
+    assert 0.4 <= share(referrals, lambda r: r.care_anchor is not None) <= 0.6
+    for r in referrals:
+        assert r.source in SOURCES
+        assert set(r.acceptable_kinds) <= KINDS and {"assore_hotel", "specialised_unit"} <= set(r.acceptable_kinds)
+        assert len(set(r.acceptable_kinds)) == len(r.acceptable_kinds)
+        assert ("out_of_region" in r.acceptable_kinds) == r.consents_out_of_region, r.reference
+        assert date(2023, 1, 1) <= r.first_met_on <= date(2026, 12, 31)
+        if r.care_anchor is not None:
+            lat, lon = r.care_anchor
+            assert (round(lat, 2), round(lon, 2)) == (lat, lon), "coarse: 0.01 degree"
+            assert km_between(lat, lon, 48.89, 2.36) < 3, r.reference  # the 18th and 19th
+    assert 0.03 <= share(referrals, lambda r: r.consents_out_of_region) <= 0.07
+    assert any("rest_space" in r.acceptable_kinds for r in referrals)
+    assert Counter(r.source for r in referrals).most_common(1)[0][0] == "outreach_team"
+    assert {r.first_met_on.year for r in referrals} == {2023, 2024, 2025, 2026}
+
+
+def test_court_ordered_treatment(dataset: DemoDataset) -> None:
+    court = [r for r in dataset.referrals if r.court_ordered]
+    assert 0.06 <= len(court) / len(dataset.referrals) <= 0.10
+    from_court = sum(r.source == "court_ordered_treatment" for r in court)
+    assert from_court > len(court) / 2
+    assert all(r.court_ordered for r in dataset.referrals if r.source == "court_ordered_treatment")
+
+
+def test_couples_and_keep_apart_pairs_point_at_each_other(dataset: DemoDataset) -> None:
+    by_reference = {r.reference: r for r in dataset.referrals}
+    in_couples = [r for r in dataset.referrals if r.couple_partner is not None]
+    assert 30 <= len(in_couples) <= 50 and len(in_couples) % 2 == 0
+    for r in in_couples:
+        partner = by_reference[r.couple_partner]
+        assert partner.couple_partner == r.reference and partner is not r
+        assert (r.dogs, r.acceptable_kinds, r.consents_out_of_region) == (
+            partner.dogs,
+            partner.acceptable_kinds,
+            partner.consents_out_of_region,
+        ), "a couple is placed together"
+    kept_apart = [r for r in dataset.referrals if r.keep_apart]
+    assert 6 <= len(kept_apart) <= 14
+    for r in kept_apart:
+        assert all(r.reference in by_reference[other].keep_apart for other in r.keep_apart)
+        assert r.reference not in r.keep_apart and r.couple_partner not in r.keep_apart
+    facilities = {f.key: f for f in dataset.facilities}
+    excluded = [key for r in dataset.referrals for key in r.excluded_facilities]
+    assert excluded and all(facilities[key].kind == "assore_hotel" for key in excluded)
+
+
 # Loading -------------------------------------------------------------------------
 
 
@@ -147,13 +232,14 @@ async def row_counts(conn: asyncpg.Connection) -> dict[str, int]:
 async def test_load_into_the_empty_database(conn: asyncpg.Connection, dataset: DemoDataset) -> None:
     assert await is_empty(conn)
 
-    counts = await load_demo(conn)
+    counts = await load_demo(conn, TEST_REFERENCE_KEY)
 
     expected = {
         "organisations": len(dataset.organisations),
         "facilities": len(dataset.facilities),
         "beds": sum(len(facility.beds) for facility in dataset.facilities),
         "sites": 10,
+        "referrals": len(dataset.referrals),
     }
     assert counts == expected
     assert await row_counts(conn) == {
@@ -161,6 +247,7 @@ async def test_load_into_the_empty_database(conn: asyncpg.Connection, dataset: D
         "facilities": expected["facilities"],
         "beds": expected["beds"],
         "consumption_sites": expected["sites"],
+        "referrals": expected["referrals"],
     }
     assert not await is_empty(conn)
     by_kind = dict(
@@ -189,10 +276,79 @@ async def test_sql_distances_agree_with_python(conn: asyncpg.Connection, dataset
         assert in_sql[name] == pytest.approx(km, abs=1e-9), name
 
 
+async def test_loaded_referrals_wait_with_every_need(conn: asyncpg.Connection, dataset: DemoDataset) -> None:
+    rows = await conn.fetch(
+        """
+        SELECT r.status, r.gender, o.name AS organisation, r.purged_at, r.ended_at
+        FROM referrals r JOIN organisations o ON o.id = r.organisation_id
+        """
+    )
+    assert len(rows) == len(dataset.referrals)
+    assert {(row["status"], row["organisation"], row["purged_at"], row["ended_at"]) for row in rows} == {
+        ("waiting", MARAUDE, None, None)
+    }
+    assert Counter(row["gender"] for row in rows) == Counter(r.gender for r in dataset.referrals)
+    stored = await conn.fetchrow(
+        """
+        SELECT count(*) FILTER (WHERE care_anchor_lat IS NOT NULL) AS anchored,
+               count(*) FILTER (WHERE cardinality(excluded_facility_ids) > 0) AS excluding,
+               count(*) FILTER (WHERE dogs) AS dogs, count(*) FILTER (WHERE court_ordered) AS court_ordered
+        FROM referrals
+        """
+    )
+    assert dict(stored) == {
+        "anchored": sum(r.care_anchor is not None for r in dataset.referrals),
+        "excluding": sum(bool(r.excluded_facilities) for r in dataset.referrals),
+        "dogs": sum(r.dogs for r in dataset.referrals),
+        "court_ordered": sum(r.court_ordered for r in dataset.referrals),
+    }
+    assert not await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT FROM referrals r, unnest(r.excluded_facility_ids) AS e(id)
+                       LEFT JOIN facilities f ON f.id = e.id AND f.kind = 'assore_hotel' WHERE f.id IS NULL)
+        """
+    )
+
+
+async def test_loaded_couples_and_keep_apart_point_at_each_other(
+    conn: asyncpg.Connection, dataset: DemoDataset
+) -> None:
+    couples = await conn.fetch(
+        """
+        SELECT r.id, r.couple_partner_id, p.couple_partner_id AS partners_partner
+        FROM referrals r JOIN referrals p ON p.id = r.couple_partner_id
+        """
+    )
+    assert len(couples) == sum(r.couple_partner is not None for r in dataset.referrals)
+    assert all(row["partners_partner"] == row["id"] != row["couple_partner_id"] for row in couples)
+    one_sided = await conn.fetchval(
+        """
+        SELECT count(*) FROM referrals r, unnest(r.keep_apart_ids) AS k(other_id)
+        WHERE NOT EXISTS (SELECT FROM referrals o WHERE o.id = k.other_id AND r.id = ANY(o.keep_apart_ids))
+        """
+    )
+    assert one_sided == 0
+    assert await conn.fetchval("SELECT count(*) FROM referrals WHERE cardinality(keep_apart_ids) > 0") == sum(
+        bool(r.keep_apart) for r in dataset.referrals
+    )
+
+
+async def test_references_are_stored_only_as_their_keyed_hash(conn: asyncpg.Connection, dataset: DemoDataset) -> None:
+    # No column of any referral holds the raw reference, as text or as bytes.
+    assert await conn.fetchval("SELECT count(*) FROM referrals r WHERE r::text LIKE '%DEMO-%'") == 0
+    assert (
+        await conn.fetchval("SELECT count(*) FROM referrals WHERE position('DEMO-'::bytea IN reference_hmac) > 0") == 0
+    )
+    assert await conn.fetchval("SELECT count(*) FROM audit_events e WHERE e::text LIKE '%DEMO-%'") == 0
+    hashes = {reference_hmac(TEST_REFERENCE_KEY, r.reference) for r in dataset.referrals}
+    stored = {row["reference_hmac"] for row in await conn.fetch("SELECT reference_hmac FROM referrals")}
+    assert stored == hashes
+
+
 async def test_second_load_raises_and_changes_nothing(conn: asyncpg.Connection) -> None:
     before = await row_counts(conn)
 
     with pytest.raises(RuntimeError, match="database is not empty"):
-        await load_demo(conn)
+        await load_demo(conn, TEST_REFERENCE_KEY)
 
     assert await row_counts(conn) == before
