@@ -44,7 +44,14 @@ def to_stay(row: asyncpg.Record) -> Stay:
 
 
 async def lock_bed(conn: asyncpg.Connection, bed_id: UUID, at: datetime, timezone: str) -> UUID:
-    """Lock the bed; refuse it unless it can be taken from `at` on. Returns its owner organisation."""
+    """Lock the bed; refuse it unless it can be taken from `at` on. Returns its owner organisation.
+
+    Two statements on purpose: at READ COMMITTED a statement sees the data as of its
+    start, so a check made in the locking statement would not see a booking committed
+    by the transaction it waited for. Checked after the lock, it does.
+    """
+    if await conn.fetchval("SELECT id FROM beds WHERE id = $1 FOR UPDATE", bed_id) is None:
+        raise ProblemError(422, "No such bed", detail=f"No bed has id {bed_id}.", bed_id=str(bed_id))
     bed = await conn.fetchrow(
         """
         SELECT f.organisation_id,
@@ -58,18 +65,14 @@ async def lock_bed(conn: asyncpg.Connection, bed_id: UUID, at: datetime, timezon
                    AS taken
         FROM beds b JOIN facilities f ON f.id = b.facility_id
         WHERE b.id = $1
-        FOR UPDATE OF b
         """,
         bed_id,
         at,
         timezone,
     )
-    if bed is None:
-        raise ProblemError(422, "No such bed", detail=f"No bed has id {bed_id}.", bed_id=str(bed_id))
     if not bed["open"] or bed["out_of_service"]:
-        raise ProblemError(
-            409, "Bed not in service", detail=f"Bed {bed_id} is closed or out of service.", bed_id=str(bed_id)
-        )
+        detail = f"Bed {bed_id} is closed or out of service."
+        raise ProblemError(409, "Bed not in service", detail=detail, bed_id=str(bed_id))
     if bed["taken"]:
         raise ProblemError(409, "Bed already taken", detail=f"Bed {bed_id} is held or occupied.", bed_id=str(bed_id))
     return bed["organisation_id"]
