@@ -7,7 +7,7 @@ logic (availability, occupancy) are written out in their own modules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +30,7 @@ class Table:
     read: type[msgspec.Struct]
     what: str  # singular noun for messages: "facility"
     subject: str  # audit subject type: "facility"
+    _types: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def columns(self) -> str:
@@ -45,7 +46,7 @@ class Table:
     async def insert_many(self, conn: asyncpg.Connection, actor: Caller, rows: list[dict[str, Any]]) -> list[Any]:
         """Insert rows of identical keys in one statement (unnest of arrays), audited, all or none."""
         names = list(rows[0])
-        types = await self._column_types(conn, names)
+        types = await self._column_types(conn)
         arrays = ", ".join(f"${i}::{types[n]}[]" for i, n in enumerate(names, start=1))
         async with conn.transaction():
             records = await conn.fetch(
@@ -55,14 +56,17 @@ class Table:
             await record(conn, actor, "created", self.subject, [r["id"] for r in records], rows)
         return [self.to_struct(r) for r in records]
 
-    async def _column_types(self, conn: asyncpg.Connection, names: list[str]) -> dict[str, str]:
-        rows = await conn.fetch(
-            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
-            "WHERE attrelid = $1::regclass AND attname = ANY($2::text[])",
-            self.name,
-            names,
-        )
-        return {r["attname"]: r["type"] for r in rows}
+    async def _column_types(self, conn: asyncpg.Connection) -> dict[str, str]:
+        """The table's column types, read from the catalog once per process (they change
+        only with a migration, which restarts the service)."""
+        if not self._types:
+            rows = await conn.fetch(
+                "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+                "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+                self.name,
+            )
+            self._types.update((r["attname"], r["type"]) for r in rows)
+        return self._types
 
     async def get(self, conn: asyncpg.Connection, id_: UUID) -> Any:
         row = await conn.fetchrow(f"SELECT {self.columns} FROM {self.name} WHERE id = $1", id_)
