@@ -21,6 +21,7 @@ from service.http import (
     IfMatch,
     LimitParam,
     PathId,
+    etag,
     expected_versions,
     query,
     with_etag,
@@ -127,7 +128,7 @@ class ReferralController(Controller):
         async with conn.transaction():
             current = await readable_referral(conn, caller, referral_id, for_update=True)
             if current.version not in versions:
-                raise ProblemError(412, "Precondition failed", headers={"ETag": f'"{current.version}"'})
+                raise ProblemError(412, "Precondition failed", headers={"ETag": etag(current.version)})
             if current.status not in ACTIVE:
                 raise ProblemError(
                     409,
