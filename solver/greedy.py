@@ -56,6 +56,7 @@ class _Greedy:
         self.params = problem.parameters
         self.people = problem.people
         self.by_id = {p.id: p for p in problem.people}
+        self.position = {p.id: i for i, p in enumerate(problem.people)}
         self.facilities: list[Facility] = problem.facilities
         self.facility_index = {f.id: i for i, f in enumerate(self.facilities)}
         self.nearest = nearest_sites(self.facilities, problem.sites)
@@ -83,10 +84,16 @@ class _Greedy:
         self.state = _State(remaining=[b.capacity for b in classes])
         self.free_beds = sum(b.capacity for b in classes)
 
-        # Side constraints, only between people of this problem.
-        self.partner: dict[str, str] = {
-            p.id: p.partner_id for p in self.people if p.partner_id in self.by_id and p.partner_id != p.id
-        }
+        # Side constraints, only between people of this problem. Partner links form groups
+        # (a couple, or a chain in odd data) placed in one facility or not at all.
+        self.group: dict[str, list[str]] = {}
+        for p in self.people:
+            if p.partner_id in self.by_id and p.partner_id != p.id:
+                merged = self.group.get(p.id, [p.id]) + [
+                    q for q in self.group.get(p.partner_id, [p.partner_id]) if q not in self.group.get(p.id, [p.id])
+                ]
+                for q in merged:
+                    self.group[q] = merged
         self.apart: dict[str, set[str]] = {}
         for p in self.people:
             for q in p.keep_apart_ids:
@@ -169,46 +176,46 @@ class _Greedy:
         self.state.facility_of_person[person.id] = f
         self.state.class_of_person[person.id] = c
 
-    def fit_pair(
-        self, a: Person, b: Person, f: int, blocked_a: set[int], blocked_b: set[int]
-    ) -> tuple[int, int] | None:
-        """Two beds of facility f, one for each, the leader's first choice preferred."""
-        if not (self.allowed(a, f, blocked_a) and self.allowed(b, f, blocked_b)):
+    def fit_group(self, members: list[Person], f: int, blocked: list[set[int]]) -> list[int] | None:
+        """A bed of facility f for each member: first fit in member order, else in reverse order."""
+        if not all(self.allowed(p, f, b) for p, b in zip(members, blocked, strict=True)):
             return None
-        remaining = self.state.remaining
-        mask_a, mask_b = self.eligible_for(needs_of(a)).mask, self.eligible_for(needs_of(b)).mask
         here = self.classes_of_facility[f]
-        options_a = [c for c in here if mask_a[c] and remaining[c]]
-        options_b = [c for c in here if mask_b[c] and remaining[c]]
-        if not options_a or not options_b:
-            return None
-        first_a, first_b = options_a[0], options_b[0]
-        for c in options_b:
-            if c != first_a or remaining[c] >= 2:
-                return first_a, c
-        for c in options_a:
-            if c != first_b or remaining[c] >= 2:
-                return c, first_b
+        masks = [self.eligible_for(needs_of(p)).mask for p in members]
+        for order in (range(len(members)), range(len(members) - 1, -1, -1)):
+            left = {c: self.state.remaining[c] for c in here}
+            beds: dict[int, int] = {}
+            for k in order:
+                c = next((c for c in here if left[c] and masks[k][c]), None)
+                if c is None:
+                    break
+                left[c] -= 1
+                beds[k] = c
+            else:
+                return [beds[k] for k in range(len(members))]
         return None
 
-    def place_couple(self, a: Person, b: Person) -> bool:
-        if b.id in self.apart.get(a.id, ()):
+    def place_group(self, members: list[Person]) -> bool:
+        """Place all members in the first facility (scanning their fitting classes in input order)
+        with a bed for each, or none of them."""
+        ids = {p.id for p in members}
+        if any(self.apart.get(p.id, set()) & ids for p in members):
             return False
-        blocked_a, blocked_b = self.blocked_for(a), self.blocked_for(b)
-        # Facilities where each could ever fit, ignoring capacity: a quick filter before fit_pair.
-        static_a, static_b = self.capacity_by_facility(needs_of(a)), self.capacity_by_facility(needs_of(b))
+        blocked = [self.blocked_for(p) for p in members]
+        # Facilities where each could ever fit, ignoring capacity: a quick filter before fit_group.
+        static = [self.capacity_by_facility(needs_of(p)) for p in members]
         tried: set[int] = set()
-        for c in heapq.merge(self.candidates(a, blocked_a), self.candidates(b, blocked_b)):
+        for c in heapq.merge(*(self.candidates(p, b) for p, b in zip(members, blocked, strict=True))):
             f = self.facility_of_class[c]
             if f in tried:
                 continue
             tried.add(f)
-            if f not in static_a or f not in static_b:
+            if not all(f in s for s in static):
                 continue
-            pair = self.fit_pair(a, b, f, blocked_a, blocked_b)
-            if pair is not None:
-                self.take(a, pair[0])
-                self.take(b, pair[1])
+            beds = self.fit_group(members, f, blocked)
+            if beds is not None:
+                for p, bed in zip(members, beds, strict=True):
+                    self.take(p, bed)
                 return True
         return False
 
@@ -221,21 +228,18 @@ class _Greedy:
             person = self.people[i]
             if person.id in chosen or person.id in reasons:
                 continue
-            partner_id = self.partner.get(person.id)
-            if partner_id is not None and partner_id not in chosen and partner_id not in reasons:
-                partner = self.by_id[partner_id]
-                if self.place_couple(person, partner):
-                    for p in (person, partner):
+            group = self.group.get(person.id)
+            if group is not None:  # reached first of the group: the others follow in input order
+                others = sorted((q for q in group if q != person.id), key=self.position.__getitem__)
+                members = [person] + [self.by_id[q] for q in others]
+                if self.place_group(members):
+                    for p in members:
                         chosen[p.id] = self.state.class_of_person[p.id]
                 else:
-                    reasons[person.id] = reasons[partner_id] = UnplacedReason.COUPLE
+                    for p in members:
+                        reasons[p.id] = UnplacedReason.COUPLE
                 continue
             blocked = self.blocked_for(person)
-            if partner_id is not None:  # the partner was decided with someone else: join them or stay out
-                if partner_id not in chosen:
-                    reasons[person.id] = UnplacedReason.COUPLE
-                    continue
-                blocked |= set(range(len(self.facilities))) - {self.state.facility_of_person[partner_id]}
             hits = [False]
             c = next(self.candidates(person, blocked, hits), None)
             if c is None:
@@ -285,7 +289,8 @@ def greedy(problem: PlacementProblem) -> PlacementPlan:
     """First fit by priority: each person, highest priority first (ties in input order), takes
     the first bed class in input order that passes every hard rule and keep-apart and still
     has a bed; a couple, when its first member is reached, takes the first facility with a
-    fitting bed for each, or neither is placed.
+    fitting bed for each, or neither is placed. A partner_id naming someone outside the
+    problem is ignored (a single); partner links chaining three people or more make one group.
 
     Lines and scores are those the optimiser would give the same placements. Greedy proves
     nothing: it reports no real bound, so `bound` is set to its own objective and `gap` to 0.
@@ -318,7 +323,7 @@ def greedy(problem: PlacementProblem) -> PlacementPlan:
     objective = sum(
         line.scores.priority * weight + line.scores.distance + line.scores.care - line.scores.cost for line in lines
     )
-    side = set(g.partner) | set(g.partner.values()) | set(g.apart)
+    side = set(g.group) | set(g.apart)
     statistics = Statistics(
         method=Method.GREEDY,
         objective=objective,

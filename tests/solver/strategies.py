@@ -128,6 +128,12 @@ def problems(
             fields[a]["keep_apart_ids"] = fields[a].get("keep_apart_ids", frozenset()) | {ids[b]}
             if draw(st.booleans()):
                 fields[b]["keep_apart_ids"] = fields[b].get("keep_apart_ids", frozenset()) | {ids[a]}
+        singles = [f for f in fields if "partner_id" not in f]
+        linked = [f for f in fields if "partner_id" in f]
+        if singles and linked and _rarely(draw, 8):  # odd data: a third person names a partner already in a couple
+            third = draw(st.sampled_from(singles))
+            third["partner_id"] = draw(st.sampled_from(linked))["id"]
+            third.pop("partner_facility_id", None)
     if n >= 1 and _rarely(draw, 6):  # a partner outside the problem: a single who may use couple rooms
         fields[0]["partner_id"] = fields[0].get("partner_id") or "someone-not-in-the-problem"
 

@@ -129,6 +129,16 @@ def test_partner_outside_the_problem_is_a_single_who_may_use_couple_rooms() -> N
     assert plan.statistics.side_people == 0
 
 
+def test_partner_links_chaining_three_people_place_all_three_together_or_none() -> None:
+    chain = [person("a", 5, partner_id="b"), person("b", 4, partner_id="c"), person("c", 3, partner_id="b")]
+    two_beds = problem(chain, [facility("f0")], [bed("b0", "f0", capacity=2)])
+    plan = greedy(two_beds)
+    assert placed(plan) == {}
+    assert set(reasons(plan).values()) == {UnplacedReason.COUPLE}
+    three_beds = problem(chain, [facility("f0"), facility("f1")], [bed("b0", "f0", capacity=2), bed("b1", "f1", 3)])
+    assert placed(greedy(three_beds)) == {"a": "b1", "b": "b1", "c": "b1"}
+
+
 def test_joining_a_partner_already_placed() -> None:
     p = problem(
         [person("a", partner_facility_id="f1")],
