@@ -26,6 +26,8 @@ from service.organisations.routes import OrganisationController
 from service.placements.routes import HoldController, StayController
 from service.placements.sweeper import hold_sweeper
 from service.problems import EXCEPTION_HANDLERS
+from service.proposals.routes import ProposalController
+from service.proposals.solving import solver_pool
 from service.referrals.routes import ReferralController
 from service.settings import Settings, load_settings
 from service.sites.routes import SiteController
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ReferralController,
             HoldController,
             StayController,
+            ProposalController,
         ],
         middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
         before_request=strict_json_body,
@@ -73,7 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "conn": Provide(provide_connection, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        lifespan=[pool_lifespan(settings), hold_sweeper],
+        lifespan=[pool_lifespan(settings), solver_pool(settings), hold_sweeper],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),

@@ -144,7 +144,7 @@ _DESCRIPTIONS = {
     415: "The body is not application/json",
     422: "Well-formed but breaks a data rule",
     428: "`If-Match` is required",
-    503: "Not ready",
+    503: "Not ready, or too busy: retry after `Retry-After` seconds when given",
 }
 
 

@@ -9,6 +9,7 @@
 | `ABRI_LOG_FORMAT` | `json`, `console` or `auto` (console on a terminal) | `auto` |
 | `ABRI_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
 | `ABRI_REFERENCE_KEY` | HMAC-SHA256 secret for referral references, 32+ characters | see below |
+| `ABRI_SOLVER_WORKERS` | solver processes per API process (proposals queue for them) | 1 |
 
 `ABRI_REFERENCE_KEY` is required with `DATABASE_URL`; the embedded server generates one
 into `<data dir>/reference-key`. Changing it breaks duplicate-referral detection.
@@ -41,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     reference_key: Annotated[str, Meta(min_length=32)] | None = None
+    solver_workers: Annotated[int, Meta(ge=1, le=64)] = 1
 
     @property
     def embedded(self) -> bool:
@@ -56,6 +58,7 @@ _ENV = {
     "log_format": "ABRI_LOG_FORMAT",
     "log_level": "ABRI_LOG_LEVEL",
     "reference_key": "ABRI_REFERENCE_KEY",
+    "solver_workers": "ABRI_SOLVER_WORKERS",
 }
 
 

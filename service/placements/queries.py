@@ -11,14 +11,14 @@ on each other in a cycle.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from contracts.placements import Hold, Stay
+from contracts.placements import Hold, HoldStatus, Stay
 from contracts.referrals import ReferralStatus
 from service.audit.record import record
 from service.auth import Caller
@@ -230,3 +230,53 @@ async def lock_referral(conn: asyncpg.Connection, referral_id: UUID) -> None:
     """Lock a referral named in a request body (422 when it does not exist)."""
     if await conn.fetchval("SELECT id FROM referrals WHERE id = $1 FOR UPDATE", referral_id) is None:
         raise ProblemError(422, "No such referral", detail=f"No referral has id {referral_id}.")
+
+
+async def active_hold(conn: asyncpg.Connection, hold_id: UUID) -> Hold:
+    """The hold, locked with its referral, if it still holds the bed; 409 otherwise."""
+    hold = await get_hold(conn, hold_id)
+    await lock_referral(conn, hold.referral_id)
+    hold = await get_hold(conn, hold_id, for_update=True)
+    if hold.status is HoldStatus.ACTIVE and hold.expires_at <= datetime.now(UTC):
+        raise ProblemError(409, "Hold expired", detail=f"The hold ended at {hold.expires_at.isoformat()}.")
+    if hold.status is not HoldStatus.ACTIVE:
+        raise ProblemError(
+            409, "Hold has ended", detail=f"The hold is {hold.status}.", current_status=hold.status.value
+        )
+    return hold
+
+
+async def confirm_hold(conn: asyncpg.Connection, actor: Caller, hold_id: UUID) -> Stay:
+    """The person takes the bed: the hold ends and a stay begins (call inside a transaction), audited."""
+    hold = await active_hold(conn, hold_id)
+    await move_referral(conn, actor, hold.referral_id, ReferralStatus.PLACED)
+    confirmed = await end_hold(conn, hold_id, HoldStatus.CONFIRMED.value)
+    stay = await insert_stay(conn, hold.referral_id, hold.bed_id, hold_id, None)
+    await record(conn, actor, "confirmed", "hold", [hold_id], [hold_facts(confirmed)])
+    await record(conn, actor, "started", "stay", [stay.id], [stay_facts(stay)])
+    return stay
+
+
+async def cancel_hold(conn: asyncpg.Connection, actor: Caller, hold_id: UUID, reason: str) -> Hold:
+    """The bed is given back and the referral waits again (call inside a transaction), audited."""
+    hold = await active_hold(conn, hold_id)
+    await move_referral(conn, actor, hold.referral_id, ReferralStatus.WAITING, reason=reason)
+    cancelled = await end_hold(conn, hold_id, HoldStatus.CANCELLED.value, reason)
+    await record(conn, actor, "cancelled", "hold", [hold_id], [hold_facts(cancelled)])
+    return cancelled
+
+
+def hold_facts(hold: Hold) -> dict[str, object]:
+    return {
+        "bed_id": str(hold.bed_id),
+        "referral_id": str(hold.referral_id),
+        "status": hold.status.value,
+        "expires_at": hold.expires_at.isoformat(),
+    }
+
+
+def stay_facts(stay: Stay) -> dict[str, object]:
+    facts: dict[str, object] = {"bed_id": str(stay.bed_id), "referral_id": str(stay.referral_id)}
+    if stay.ended_as is not None:
+        facts |= {"ended_as": stay.ended_as.value, "exit_reason": stay.exit_reason and stay.exit_reason.value}
+    return facts

@@ -14,7 +14,6 @@ from contracts.placements import (
     Hold,
     HoldCancel,
     HoldCreate,
-    HoldStatus,
     Placement,
     Stay,
     StayEnd,
@@ -25,18 +24,22 @@ from service.audit.record import record
 from service.auth import Actor, Caller, allow
 from service.db.pool import Conn
 from service.http import IdempotencyKeyHeader, PathId
+from service.placements.fit import check_fit
 from service.placements.queries import (
     bed_owner,
-    end_hold,
+    cancel_hold,
+    confirm_hold,
     end_stay,
     expire_holds,
     get_hold,
     get_stay,
+    hold_facts,
     insert_hold,
     insert_stay,
     lock_bed,
     lock_referral,
     move_referral,
+    stay_facts,
 )
 from service.problems import ProblemError, problem_responses
 
@@ -53,6 +56,16 @@ def require_bed_access(caller: Caller, owner: UUID) -> None:
 
 def timezone(request: Request) -> str:
     return request.app.state.settings.timezone
+
+
+async def claim_bed(
+    conn: Conn, caller: Caller, request: Request, referral_id: UUID, bed_id: UUID, status: ReferralStatus
+) -> None:
+    """Inside the caller's transaction: move the referral, lock the bed free now, check the bed fits."""
+    await lock_referral(conn, referral_id)
+    await move_referral(conn, caller, referral_id, status, bed_id=str(bed_id))
+    await lock_bed(conn, bed_id, datetime.now(UTC), timezone(request))
+    await check_fit(conn, referral_id, bed_id)
 
 
 class HoldController(Controller):
@@ -77,11 +90,9 @@ class HoldController(Controller):
     ) -> Hold:
         await expire_holds(conn, data.referral_id)
         async with conn.transaction():
-            await lock_referral(conn, data.referral_id)
-            await move_referral(conn, caller, data.referral_id, ReferralStatus.HELD, bed_id=str(data.bed_id))
-            await lock_bed(conn, data.bed_id, datetime.now(UTC), timezone(request))
+            await claim_bed(conn, caller, request, data.referral_id, data.bed_id, ReferralStatus.HELD)
             hold = await insert_hold(conn, data.referral_id, data.bed_id, data.minutes)
-            await record(conn, caller, "created", "hold", [hold.id], [_hold_facts(hold)])
+            await record(conn, caller, "created", "hold", [hold.id], [hold_facts(hold)])
         return hold
 
     @get("/{hold_id:uuid}", guards=[allow(*OFFICERS)], responses=problem_responses(401, 403, 404))
@@ -98,36 +109,14 @@ class HoldController(Controller):
         self, conn: Conn, caller: Actor, hold_id: PathId, idempotency_key: IdempotencyKeyHeader = None
     ) -> Stay:
         async with conn.transaction():
-            hold = await _active_hold(conn, hold_id)
-            await move_referral(conn, caller, hold.referral_id, ReferralStatus.PLACED)
-            confirmed = await end_hold(conn, hold_id, HoldStatus.CONFIRMED.value)
-            stay = await insert_stay(conn, hold.referral_id, hold.bed_id, hold_id, None)
-            await record(conn, caller, "confirmed", "hold", [hold_id], [_hold_facts(confirmed)])
-            await record(conn, caller, "started", "stay", [stay.id], [_stay_facts(stay)])
+            stay = await confirm_hold(conn, caller, hold_id)
         return stay
 
     @post("/{hold_id:uuid}/cancel", status_code=200, guards=[allow(*OFFICERS)], responses=WRITE)
     async def cancel_hold(self, conn: Conn, caller: Actor, hold_id: PathId, data: JSONBody[HoldCancel]) -> Hold:
         async with conn.transaction():
-            hold = await _active_hold(conn, hold_id)
-            await move_referral(conn, caller, hold.referral_id, ReferralStatus.WAITING, reason=data.reason.value)
-            cancelled = await end_hold(conn, hold_id, HoldStatus.CANCELLED.value, data.reason.value)
-            await record(conn, caller, "cancelled", "hold", [hold_id], [_hold_facts(cancelled)])
+            cancelled = await cancel_hold(conn, caller, hold_id, data.reason.value)
         return cancelled
-
-
-async def _active_hold(conn: Conn, hold_id: UUID) -> Hold:
-    """The hold, locked with its referral, if it still holds the bed; 409 otherwise."""
-    hold = await get_hold(conn, hold_id)
-    await lock_referral(conn, hold.referral_id)
-    hold = await get_hold(conn, hold_id, for_update=True)
-    if hold.status is HoldStatus.ACTIVE and hold.expires_at <= datetime.now(UTC):
-        raise ProblemError(409, "Hold expired", detail=f"The hold ended at {hold.expires_at.isoformat()}.")
-    if hold.status is not HoldStatus.ACTIVE:
-        raise ProblemError(
-            409, "Hold has ended", detail=f"The hold is {hold.status}.", current_status=hold.status.value
-        )
-    return hold
 
 
 class StayController(Controller):
@@ -149,11 +138,9 @@ class StayController(Controller):
     ) -> Stay:
         await expire_holds(conn, data.referral_id)
         async with conn.transaction():
-            await lock_referral(conn, data.referral_id)
-            await move_referral(conn, caller, data.referral_id, ReferralStatus.PLACED, bed_id=str(data.bed_id))
-            await lock_bed(conn, data.bed_id, datetime.now(UTC), timezone(request))
+            await claim_bed(conn, caller, request, data.referral_id, data.bed_id, ReferralStatus.PLACED)
             stay = await insert_stay(conn, data.referral_id, data.bed_id, None, None)
-            await record(conn, caller, "started", "stay", [stay.id], [_stay_facts(stay)])
+            await record(conn, caller, "started", "stay", [stay.id], [stay_facts(stay)])
         return stay
 
     @get("/{stay_id:uuid}", guards=[allow(*ON_SITE)], responses=problem_responses(401, 403, 404))
@@ -190,7 +177,7 @@ class StayController(Controller):
                 raise ProblemError(409, "Already checked in", detail="A checked-in stay ends with an exit.")
             await move_referral(conn, caller, stay.referral_id, ReferralStatus.WAITING, reason="no_show")
             ended = await end_stay(conn, stay_id, datetime.now(UTC), StayEnd.NO_SHOW.value)
-            await record(conn, caller, "no_show", "stay", [stay_id], [_stay_facts(ended)])
+            await record(conn, caller, "no_show", "stay", [stay_id], [stay_facts(ended)])
         return ended
 
     @post(
@@ -215,9 +202,10 @@ class StayController(Controller):
             now = datetime.now(UTC)
             ended = await end_stay(conn, stay_id, now, StayEnd.TRANSFER.value)
             await lock_bed(conn, data.bed_id, now, timezone(request))
+            await check_fit(conn, stay.referral_id, data.bed_id)
             moved = await insert_stay(conn, stay.referral_id, data.bed_id, None, stay_id)
-            await record(conn, caller, "transferred", "stay", [stay_id], [_stay_facts(ended)])
-            await record(conn, caller, "started", "stay", [moved.id], [_stay_facts(moved)])
+            await record(conn, caller, "transferred", "stay", [stay_id], [stay_facts(ended)])
+            await record(conn, caller, "started", "stay", [moved.id], [stay_facts(moved)])
         return moved
 
     @post("/{stay_id:uuid}/exit", status_code=200, guards=[allow(*ON_SITE)], responses=WRITE)
@@ -231,7 +219,7 @@ class StayController(Controller):
                 )
             await move_referral(conn, caller, stay.referral_id, ReferralStatus.EXITED, reason=data.reason.value)
             ended = await end_stay(conn, stay_id, at, StayEnd.EXIT.value, data.reason.value)
-            await record(conn, caller, "exited", "stay", [stay_id], [_stay_facts(ended)])
+            await record(conn, caller, "exited", "stay", [stay_id], [stay_facts(ended)])
         return ended
 
 
@@ -244,19 +232,3 @@ async def _open_stay(conn: Conn, caller: Caller, stay_id: UUID) -> Stay:
     if stay.ended_at is not None:
         raise ProblemError(409, "Stay has ended", detail=f"The stay ended ({stay.ended_as}).", ended_as=stay.ended_as)
     return stay
-
-
-def _hold_facts(hold: Hold) -> dict[str, object]:
-    return {
-        "bed_id": str(hold.bed_id),
-        "referral_id": str(hold.referral_id),
-        "status": hold.status.value,
-        "expires_at": hold.expires_at.isoformat(),
-    }
-
-
-def _stay_facts(stay: Stay) -> dict[str, object]:
-    facts: dict[str, object] = {"bed_id": str(stay.bed_id), "referral_id": str(stay.referral_id)}
-    if stay.ended_as is not None:
-        facts |= {"ended_as": stay.ended_as.value, "exit_reason": stay.exit_reason and stay.exit_reason.value}
-    return facts

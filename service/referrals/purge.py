@@ -3,7 +3,9 @@
 The row stays, so counts by status, source, organisation and dates stay possible; every
 need, the care anchor, the exclusions, the priority inputs and the reference's keyed
 hash become NULL. Other referrals' links to a purged one (a partner, a keep-apart) are
-ids, not personal values, and are left alone. The audit trail holds no personal values
+ids, not personal values, and are left alone. What proposals recorded about the person
+goes too: why they were left unplaced (it names their needs) and the facilities they
+declined; proposal lines stay, like holds and stays, for counts. The audit trail holds no personal values
 and is never rewritten: each purge only appends one event per referral.
 """
 
@@ -50,5 +52,7 @@ async def purge(conn: asyncpg.Connection, older_than: timedelta) -> int:
         )
         ids = [row["id"] for row in rows]
         if ids:
+            await conn.execute("DELETE FROM proposal_unplaced WHERE referral_id = ANY($1::uuid[])", ids)
+            await conn.execute("DELETE FROM proposal_declines WHERE referral_id = ANY($1::uuid[])", ids)
             await record(conn, None, "purged", "referral", ids, [{"purged": True}] * len(ids))
     return len(ids)

@@ -30,7 +30,9 @@ async def prepare(url: str) -> tuple[dict[Role, str], list[str]]:
         beds = [
             str(
                 await conn.fetchval(
-                    "INSERT INTO beds (facility_id, label, gender_policy) VALUES ($1, $2, 'any') RETURNING id",
+                    # Beds that fit the referral below: a dog, medical support level 2.
+                    "INSERT INTO beds (facility_id, label, gender_policy, dogs_allowed, medical_level) "
+                    "VALUES ($1, $2, 'any', true, 2) RETURNING id",
                     facility,
                     n,
                 )

@@ -60,6 +60,12 @@ SITE = {
     "active_until": "2030-01-01T00:00:00Z",
 }
 PERIOD = {"reason": "maintenance", "starts_at": "2026-01-10T08:00:00Z", "ends_at": "2026-01-12T08:00:00Z"}
+LINE = f"/v1/proposals/{NOWHERE}/lines/{NOWHERE}"
+
+
+def params(**changes: Any) -> dict[str, Any]:
+    """A proposal body whose solver parameters break one bound."""
+    return {"parameters": changes}
 
 
 def but(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -120,6 +126,8 @@ WRITE_ROUTES = [
     ("PATCH", "/v1/beds/{bed}"),
     ("PATCH", "/v1/sites/{site}"),
     ("PATCH", "/v1/unavailability/{period}"),
+    ("POST", "/v1/proposals"),
+    ("POST", f"{LINE}/decline"),
 ]
 MALFORMED_BODIES = {
     "truncated": b'{"name": "Refuge',
@@ -145,6 +153,7 @@ LIST_ROUTES = [
     "/v1/sites",
     "/v1/beds/{bed}/unavailability",
     "/v1/availability",
+    "/v1/proposals",
 ]
 BAD_PAGING = {
     "limit 0": {"limit": 0},
@@ -319,6 +328,44 @@ BODIES_AND_QUERIES = [
         {"ends_at": "9999-12-31T23:59:59-01:00"},
         422,
     ),
+    # --- proposals: every bound of every parameter, and the referrals to place
+    post("referral_ids empty", "/v1/proposals", {"referral_ids": []}),
+    post("referral_ids twice the same", "/v1/proposals", {"referral_ids": [NOWHERE, NOWHERE]}),
+    post("5001 referral_ids", "/v1/proposals", {"referral_ids": [str(uuid.UUID(int=i)) for i in range(5001)]}),
+    post("referral_ids not uuids", "/v1/proposals", {"referral_ids": ["nope"]}),
+    post("referral_ids a string", "/v1/proposals", {"referral_ids": NOWHERE}),
+    post("referral of nothing", "/v1/proposals", {"referral_ids": [NOWHERE]}, 422),
+    post("hold_minutes 4", "/v1/proposals", {"hold_minutes": 4}),
+    post("hold_minutes 2881", "/v1/proposals", {"hold_minutes": 2881}),
+    post("hold_minutes 2**70", "/v1/proposals", {"hold_minutes": BIG}),
+    post("include_declined string", "/v1/proposals", {"include_declined": "true"}),
+    post("unknown field", "/v1/proposals", {"solver": "greedy"}),
+    post("parameters unknown field", "/v1/proposals", params(exact_below=0)),
+    post("parameters null", "/v1/proposals", {"parameters": None}),
+    post("time_limit_s 0.09", "/v1/proposals", params(time_limit_s=0.09)),
+    post("time_limit_s 30.01", "/v1/proposals", params(time_limit_s=30.01)),
+    post("time_limit_s 1e300", "/v1/proposals", params(time_limit_s=1e300)),
+    post("distance_points -1", "/v1/proposals", params(distance_points=-1)),
+    post("distance_points 1001", "/v1/proposals", params(distance_points=1001)),
+    post("distance_points float", "/v1/proposals", params(distance_points=1.5)),
+    post("distance_saturation_km 0.49", "/v1/proposals", params(distance_saturation_km=0.49)),
+    post("distance_saturation_km 1000.1", "/v1/proposals", params(distance_saturation_km=1000.1)),
+    post("care_points -1", "/v1/proposals", params(care_points=-1)),
+    post("care_points 1001", "/v1/proposals", params(care_points=1001)),
+    post("care_radius_km 0.99", "/v1/proposals", params(care_radius_km=0.99)),
+    post("care_radius_km 1000.1", "/v1/proposals", params(care_radius_km=1000.1)),
+    post("points_per_euro -1", "/v1/proposals", params(points_per_euro=-1)),
+    post("points_per_euro 11", "/v1/proposals", params(points_per_euro=11)),
+    *(
+        post(f"min_distance_km.{kind} {km}", "/v1/proposals", params(min_distance_km={kind: km}))
+        for kind in ("assore_hotel", "specialised_unit", "rest_space", "out_of_region")
+        for km in (-0.1, 50.1)
+    ),
+    post("min_distance_km unknown kind", "/v1/proposals", params(min_distance_km={"hostel": 1})),
+    post("min_distance_km a number", "/v1/proposals", params(min_distance_km=1)),
+    post("decline reason unknown", f"{LINE}/decline", {"reason": "bored"}),
+    post("decline reason missing", f"{LINE}/decline", {}),
+    post("decline unknown field", f"{LINE}/decline", {"reason": "other", "note": "free text"}),
     # --- list filters
     get("kind unknown", "/v1/facilities", kind="hostel"),
     get("organisation_id not a uuid", "/v1/facilities", organisation_id="nope"),
@@ -387,6 +434,12 @@ PATHS = [
     patch("id of nothing", f"/v1/sites/{NOWHERE}", {"intensity": 3}, 404),
     patch("id of nothing", f"/v1/unavailability/{NOWHERE}", {"reason": "other"}, 404),
     post("id of nothing", f"/v1/beds/{NOWHERE}/unavailability", PERIOD, 404),
+    get("id not a uuid", "/v1/proposals/not-a-uuid", 404),
+    get("id of nothing", f"/v1/proposals/{NOWHERE}", 404),
+    get("id of nothing", LINE, 404),
+    post("id of nothing", f"{LINE}/accept", None, 404),
+    post("id of nothing", f"{LINE}/decline", {"reason": "other"}, 404),
+    post("line id not a uuid", f"/v1/proposals/{NOWHERE}/lines/1/accept", None, 404),
 ]
 
 IF_MATCH = [

@@ -40,16 +40,16 @@ async def beds(conn, keys):
 _count = 0
 
 
-async def referral(client, keys):
+async def referral(client, keys, needs=None, **changes):
     global _count
     _count += 1
     body = {
         "reference": f"PLACE-{_count:05}",
         "source": "outreach_team",
-        "needs": {"gender": "man"},
+        "needs": {"gender": "man"} | (needs or {}),
         "acceptable_kinds": ["assore_hotel"],
         "vulnerability": 3,
-    }
+    } | changes
     r = await client.post("/v1/referrals", json=body, headers=keys.header(Role.REFERRER))
     assert r.status_code == 201, r.text
     return r.json()["id"]
@@ -198,3 +198,75 @@ async def test_fifty_at_once_on_one_bed_exactly_one_wins(client, keys, beds, con
     )
     assert overlapping == 0
 
+
+async def odd_bed(conn, keys, kind="assore_hotel", lat=48.9113, lon=2.3699, **bed):
+    """A bed of its own facility, with the attributes given."""
+    bed = {"gender_policy": "any"} | bed
+    facility = await conn.fetchval(
+        """INSERT INTO facilities (organisation_id, kind, name, address, commune, department, region,
+                                   lat, lon, opened_on)
+           VALUES ($1, $2, $3, '2 rue du Test', 'Paris', '75', 'Île-de-France', $4, $5, '2020-01-01') RETURNING id""",
+        keys.organisation_id,
+        kind,
+        f"Maison {kind} {bed}",
+        lat,
+        lon,
+    )
+    columns = ", ".join(["facility_id", "label", *bed])
+    values = ", ".join(f"${i}" for i in range(1, len(bed) + 3))
+    bed_id = await conn.fetchval(
+        f"INSERT INTO beds ({columns}) VALUES ({values}) RETURNING id", facility, "X1", *bed.values()
+    )
+    return str(facility), str(bed_id)
+
+
+# (what the referral needs, the bed, the rule it breaks, what the problem says)
+MISFITS = {
+    "gender": ({}, {"gender_policy": "women"}, "bed is for women; the referral is a man"),
+    "kind": (
+        {},
+        {"kind": "specialised_unit"},
+        "bed is in a specialised_unit facility; the referral accepts assore_hotel",
+    ),
+    "out_of_region_consent": (
+        {"acceptable_kinds": ["out_of_region"]},
+        {"kind": "out_of_region"},
+        "has not consented to leave it",
+    ),
+    "accessible": ({"needs": {"accessible": True}}, {}, "needs an accessible bed"),
+    "dogs": ({"needs": {"dogs": True}}, {}, "comes with a dog"),
+    "couple_room": ({}, {"couple_room": True}, "kept for couples"),
+    "medical_level": ({"needs": {"medical_level": 2}}, {"medical_level": 1}, "level 1; the referral needs 2"),
+}
+
+
+@pytest.mark.parametrize("rule", [*MISFITS, "excluded_facility"])
+async def test_a_bed_that_does_not_fit_the_referral_is_409_naming_the_rule(client, keys, conn, beds, rule):
+    wants, bed, says = MISFITS.get(rule, ({}, {}, "excluded from this facility"))
+    facility, bed_id = await odd_bed(conn, keys, **bed)
+    if rule == "excluded_facility":
+        wants = {"excluded_facility_ids": [facility]}
+    person = await referral(client, keys, **wants)
+    for route in ("/v1/holds", "/v1/stays"):
+        problem = await call(client, keys, "POST", route, expect=409, referral_id=person, bed_id=bed_id)
+        assert problem["rule"] == rule and says in problem["detail"] and problem["bed_id"] == bed_id
+    assert await status_of(client, keys, person) == "waiting", "the refused booking changed nothing"
+    assert await free(client, keys, bed_id)
+
+
+async def test_a_transfer_to_a_bed_that_does_not_fit_is_409(client, keys, conn, beds):
+    person = await referral(client, keys, needs={"gender": "woman"})
+    _, men_only = await odd_bed(conn, keys, gender_policy="men")
+    stay = await call(client, keys, "POST", "/v1/stays", expect=201, referral_id=person, bed_id=beds[7])
+    problem = await call(client, keys, "POST", f"/v1/stays/{stay['id']}/transfer", expect=409, bed_id=men_only)
+    assert problem["rule"] == "gender" and problem["detail"] == "bed is for men; the referral is a woman"
+    assert (await call(client, keys, "GET", f"/v1/stays/{stay['id']}"))["ended_at"] is None
+    await call(client, keys, "POST", f"/v1/stays/{stay['id']}/exit", reason="other")
+
+
+async def test_an_officer_may_hold_a_bed_next_to_a_scene(client, keys, conn, beds):
+    """The distance minimum binds proposals, not officers: this bed is at Stalingrad itself."""
+    _, beside = await odd_bed(conn, keys, lat=48.8843, lon=2.3699)
+    person = await referral(client, keys, needs={"gender": "other"}, acceptable_kinds=["assore_hotel", "rest_space"])
+    hold = await call(client, keys, "POST", "/v1/holds", expect=201, referral_id=person, bed_id=beside)
+    await call(client, keys, "POST", f"/v1/holds/{hold['id']}/cancel", reason="other")

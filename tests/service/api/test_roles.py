@@ -1,4 +1,4 @@
-"""Every referral, hold, stay and audit route, for every role: who is turned away at the door.
+"""Every referral, hold, stay, proposal and audit route, for every role: who is turned away at the door.
 
 A role "may" call a route when the guard lets it through; what happens next (404 for the
 made-up ids used here, 409, 422) is other tests' business. Organisation scoping (referrers
@@ -37,6 +37,12 @@ ROUTES = [
     ("POST", f"/v1/stays/{SOME}/no-show", None, {ADMIN, OFFICER, PARTNER}),
     ("POST", f"/v1/stays/{SOME}/transfer", {"bed_id": SOME}, {ADMIN, OFFICER}),
     ("POST", f"/v1/stays/{SOME}/exit", {"reason": "other"}, {ADMIN, OFFICER, PARTNER}),
+    ("POST", "/v1/proposals", {"referral_ids": [SOME]}, {ADMIN, OFFICER}),
+    ("GET", "/v1/proposals", None, {ADMIN, OFFICER}),
+    ("GET", f"/v1/proposals/{SOME}", None, {ADMIN, OFFICER}),
+    ("GET", f"/v1/proposals/{SOME}/lines/{SOME}", None, {ADMIN, OFFICER}),
+    ("POST", f"/v1/proposals/{SOME}/lines/{SOME}/accept", None, {ADMIN, OFFICER}),
+    ("POST", f"/v1/proposals/{SOME}/lines/{SOME}/decline", {"reason": "other"}, {ADMIN, OFFICER}),
     ("GET", "/v1/audit", None, {ADMIN}),
 ]
 

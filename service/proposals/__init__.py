@@ -1,0 +1,1 @@
+"""Proposals: the solver's plan for the waiting referrals, its lines held on beds for review."""

@@ -1,0 +1,112 @@
+"""The solver's process pool: plans are computed in worker processes, never on the event loop.
+
+The pool is made in the app's lifespan with `ABRI_SOLVER_WORKERS` processes, started by
+a fork server (the server has threads, so plain fork is unsafe): a fresh process that
+imports the solver once, from which each worker forks. The workers are started before
+the app serves, so a proposal never waits for one.
+
+A problem goes to a worker as msgpack bytes and the plan comes back the same way. A
+request waits at most the solver's own time limit plus a margin (queueing behind
+another proposal included), then answers 503 with Retry-After; a pool broken by a dead
+worker is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import multiprocessing
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
+
+import msgspec
+import structlog
+from litestar import Litestar
+
+from service.problems import ProblemError
+from service.proposals import worker
+from service.settings import Settings
+from solver.problem import PlacementPlan, PlacementProblem
+
+log = structlog.get_logger("abri.solver")
+# Beyond the solver's own time limit: the exact flow, the explanations, a short queue.
+MARGIN_S = 5.0
+_plan_decoder = msgspec.msgpack.Decoder(PlacementPlan)
+
+
+class SolverPool:
+    """A process pool that can be replaced when a worker dies."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.executor = self._new()
+
+    @staticmethod
+    def _context() -> multiprocessing.context.ForkServerContext:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([worker.__name__])
+        return context
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context())
+
+    def start(self) -> None:
+        """Start every worker now, and wait until they run (blocking: call it in a thread).
+
+        Starting a worker blocks the caller until the fork server answers, which takes
+        seconds while the fork server is still importing the solver: better at start-up
+        than inside `submit` on the event loop.
+        """
+        for started in [self.executor.submit(int) for _ in range(self.workers)]:
+            started.result()
+
+    def replace(self, broken: ProcessPoolExecutor) -> bool:
+        """Swap a broken executor for a new one (once, however many requests saw it break)."""
+        if self.executor is not broken:
+            return False
+        self.executor = self._new()
+        broken.shutdown(wait=False, cancel_futures=True)
+        return True
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def solver_pool(settings: Settings):
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = SolverPool(settings.solver_workers)
+        await asyncio.to_thread(pool.start)
+        app.state.solver_pool = pool
+        try:
+            yield
+        finally:
+            pool.close()
+
+    return lifespan
+
+
+async def run_solver(pool: SolverPool, problem: PlacementProblem) -> PlacementPlan:
+    """Solve in a worker; 503 with Retry-After when it takes too long or the pool broke."""
+    limit = problem.parameters.time_limit_s + MARGIN_S
+    retry = {"Retry-After": str(math.ceil(limit))}
+    loop, executor = asyncio.get_running_loop(), pool.executor
+    try:
+        packed = await asyncio.wait_for(
+            loop.run_in_executor(executor, worker.solve_packed, msgspec.msgpack.encode(problem)), limit
+        )
+    except TimeoutError:
+        log.warning("solver_timeout", seconds=limit, people=len(problem.people))
+        raise ProblemError(
+            503, "Solver busy", detail=f"No plan within {limit:g} s; try again later.", headers=retry
+        ) from None
+    except BrokenProcessPool:
+        log.error("solver_pool_broken")
+        if pool.replace(executor):
+            await asyncio.to_thread(pool.start)
+        raise ProblemError(
+            503, "Solver restarting", detail="A solver process died; try again.", headers=retry
+        ) from None
+    return _plan_decoder.decode(packed)
