@@ -6,6 +6,20 @@
 See solver/problem.py for the types and docs/solver.md for the model.
 """
 
-from solver.solve import solve
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from solver.optimise import solve
 
 __all__ = ["solve"]
+
+
+def __getattr__(name: str):
+    """Load solve() (numpy, OR-Tools: seconds) only when used, not when the API imports the rules."""
+    if name == "solve":
+        from solver.optimise import solve
+
+        return solve
+    raise AttributeError(name)

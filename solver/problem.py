@@ -12,28 +12,17 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from contracts.availability import PersonGender as Gender
+from contracts.common import FacilityKind as Kind
+from contracts.common import GenderPolicy
+from contracts.proposals import HardRule as Rule
+from contracts.proposals import UnplacedReason
+
+__all__ = ["Gender", "GenderPolicy", "Kind", "Rule", "UnplacedReason"]  # the wire enums, re-exported
+
 Km = Annotated[float, Meta(ge=0, le=1000)]
 Points = Annotated[int, Meta(ge=0, le=1000)]
 Priority = Annotated[int, Meta(ge=1, le=1000, description="Higher is placed first; see solver.priority")]
-
-
-class Kind(StrEnum):
-    ASSORE_HOTEL = "assore_hotel"
-    SPECIALISED_UNIT = "specialised_unit"
-    REST_SPACE = "rest_space"
-    OUT_OF_REGION = "out_of_region"
-
-
-class Gender(StrEnum):
-    WOMAN = "woman"
-    MAN = "man"
-    OTHER = "other"
-
-
-class GenderPolicy(StrEnum):
-    ANY = "any"
-    WOMEN = "women"
-    MEN = "men"
 
 
 class Point(msgspec.Struct, frozen=True):
@@ -146,33 +135,9 @@ class Line(msgspec.Struct, frozen=True, kw_only=True):
     scores: Scores
 
 
-class Rule(StrEnum):
-    """Hard rules, in the order explanations apply them."""
-
-    KIND = "kind"
-    CONSENT = "out_of_region_consent"
-    MIN_DISTANCE = "min_distance"
-    EXCLUDED = "excluded_facility"
-    PARTNER_FACILITY = "partner_facility"
-    GENDER = "gender"
-    ACCESSIBLE = "accessible"
-    DOGS = "dogs"
-    COUPLE_ROOM = "couple_room"
-    MEDICAL = "medical_level"
-
-
 class RuleCount(msgspec.Struct, frozen=True):
     rule: Rule
     beds: int
-
-
-class UnplacedReason(StrEnum):
-    NO_ELIGIBLE_BED = "no_eligible_bed"
-    """Every free bed breaks at least one hard rule."""
-    OUTRANKED = "outranked"
-    """Beds fit, but all went to people placed with a higher value."""
-    COUPLE = "couple_not_placed_together"
-    KEEP_APART = "keep_apart"
 
 
 class Unplaced(msgspec.Struct, frozen=True, kw_only=True):
