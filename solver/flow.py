@@ -7,7 +7,8 @@ Network, one unit of flow per person:
 
 - a *people class* is the people of one group with one priority; a *group* shares needs,
   care anchor and facility restrictions, so its people may use exactly the same beds;
-- a *route* (anchor, type) leads to every bed class of a type a group may use; the care
+- a *route* (anchor, type, partner's needs) leads to every bed class of a type a group
+  may use, in facilities where a partner still to be placed fits too; the care
   term depends only on the anchor and the facility. Anchored routes reach the classes
   within the care radius directly and all others through the anchor-free route of the
   same type, at zero care: the graph grows with anchors × nearby classes, not with
@@ -23,7 +24,7 @@ minimum cost is minus the maximum total value.
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from ortools.graph.python import min_cost_flow
 
 from solver.instance import Instance
 from solver.problem import Point
+from solver.rules import Needs
 
 SAFE_SCALED_COST = 2**62  # OR-Tools scales costs by the number of nodes
 
@@ -47,9 +49,14 @@ class FlowResult:
 
 
 class _Network:
-    """Arcs as parallel lists, nodes numbered as they are met; the sink is node 0."""
+    """Arcs as parallel lists, nodes numbered as they are met; the sink is node 0.
 
-    def __init__(self) -> None:
+    Only people's supplies and bed classes' arcs to the sink limit the flow: every arc
+    in between gets `unbounded` (all the people), as a capacity there would only repeat
+    one of those."""
+
+    def __init__(self, people: int) -> None:
+        self.unbounded = people
         self.tails: list[int] = []
         self.heads: list[int] = []
         self.capacities: list[int] = []
@@ -74,9 +81,8 @@ PEOPLE, GROUP, ANCHORED_ROUTE, FREE_ROUTE, BED_CLASS = range(5)
 
 def assign_by_flow(instance: Instance, people: Sequence[int], capacity: np.ndarray) -> FlowResult:
     """Place the given people (indices into problem.people) in beds of the given capacity, optimally."""
-    network = _Network()
-    total = len(people)
-    network.supply[0] = -total
+    network = _Network(len(people))
+    network.supply[0] = -len(people)
     class_node = _bed_class_nodes(instance, network, capacity)
     people_classes = _people_classes(instance, people)
     group_node: dict[int, int] = {}
@@ -88,12 +94,9 @@ def assign_by_flow(instance: Instance, people: Sequence[int], capacity: np.ndarr
             group_node[g] = network.node(GROUP)
         network.arc(node, group_node[g], len(members), -priority * instance.weight)
         network.arc(node, 0, len(members), 0)
-    routes = _Routes(instance, network, capacity, class_node, total)
-    demand = defaultdict(int)
-    for (g, _), members in people_classes.items():
-        demand[g] += len(members)
+    routes = _Routes(instance, network, capacity, class_node)
     for g, node in group_node.items():
-        _connect_group(instance, network, routes, g, node, demand[g], capacity, class_node)
+        _connect_group(instance, network, routes, g, node, class_node)
     flows, cost = _solve(network)
     assignment = _decompose(network, flows, tokens, class_node)
     return FlowResult(assignment, -cost, len(network.layer), len(network.tails), len(people_classes))
@@ -116,40 +119,48 @@ def _people_classes(instance: Instance, people: Sequence[int]) -> dict[tuple[int
 
 
 class _Routes:
-    """Route nodes, created on first use: (anchor, type) → bed classes of that type."""
+    """Route nodes, created on first use: (anchor, type, partner's needs) → bed classes of
+    that type, in facilities with a bed for the partner too when there is one."""
 
-    def __init__(
-        self, instance: Instance, network: _Network, capacity: np.ndarray, class_node: dict[int, int], total: int
-    ) -> None:
-        self.instance, self.network, self.capacity, self.class_node, self.total = (
-            instance,
-            network,
-            capacity,
-            class_node,
-            total,
-        )
-        self.nodes: dict[tuple[Point | None, int], int] = {}
+    def __init__(self, instance: Instance, network: _Network, capacity: np.ndarray, class_node: dict[int, int]) -> None:
+        self.instance, self.network, self.capacity, self.class_node = instance, network, capacity, class_node
+        self.nodes: dict[tuple[Point | None, int, Needs | None], int] = {}
+        self.room: dict[Needs | None, np.ndarray] = {}
 
-    def __call__(self, anchor: Point | None, t: int) -> int:
-        key = (anchor, t)
+    def __call__(self, anchor: Point | None, t: int, partner: Needs | None) -> int:
+        key = (anchor, t, partner)
         if key not in self.nodes:
-            self.nodes[key] = self._build(anchor, t)
+            self.nodes[key] = self._build(anchor, t, partner)
         return self.nodes[key]
 
-    def _build(self, anchor: Point | None, t: int) -> int:
+    def open_classes(self, candidates: np.ndarray, partner: Needs | None) -> np.ndarray:
+        """The candidates with free beds, in facilities where the partner could also be placed."""
+        candidates = candidates[self.capacity[candidates] > 0]
+        if partner is None:
+            return candidates
+        if partner not in self.room:
+            eligible = np.zeros(len(self.instance.types), dtype=bool)
+            eligible[self.instance.eligible_types(partner)] = True
+            open_for_partner = eligible[self.instance.class_type] & (self.capacity > 0)
+            self.room[partner] = np.isin(
+                np.arange(len(self.instance.problem.facilities)), self.instance.class_facility[open_for_partner]
+            )
+        return candidates[self.room[partner][self.instance.class_facility[candidates]]]
+
+    def _build(self, anchor: Point | None, t: int, partner: Needs | None) -> int:
         instance, network = self.instance, self.network
-        classes = [c for c in instance.classes_of_type[t] if self.capacity[c] > 0]
+        classes = self.open_classes(instance.classes_of_type[t], partner)
         if anchor is None:
             node = network.node(FREE_ROUTE)
-            for c in classes:
-                network.arc(node, self.class_node[int(c)], int(self.capacity[c]), 0)
+            for c in classes.tolist():
+                network.arc(node, self.class_node[c], self.network.unbounded, 0)
             return node
         node = network.node(ANCHORED_ROUTE)
-        care = instance.care_row(anchor)[instance.class_facility[classes]] if classes else []
-        for c, points in zip(classes, care, strict=True):
+        care = instance.care_row(anchor)[instance.class_facility[classes]]
+        for c, points in zip(classes.tolist(), care.tolist(), strict=True):
             if points > 0:
-                network.arc(node, self.class_node[int(c)], int(self.capacity[c]), -int(points))
-        network.arc(node, self(None, t), self.total, 0)
+                network.arc(node, self.class_node[c], self.network.unbounded, -points)
+        network.arc(node, self(None, t, partner), self.network.unbounded, 0)
         return node
 
 
@@ -159,27 +170,25 @@ def _connect_group(
     routes: _Routes,
     g: int,
     node: int,
-    demand: int,
-    capacity: np.ndarray,
     class_node: dict[int, int],
 ) -> None:
     group = instance.groups[g]
-    types = instance.eligible_types(group)
+    types = instance.eligible_types(group.needs)
     if not group.restricted:
         for t in types:
-            network.arc(node, routes(group.anchor, t), demand, 0)
+            network.arc(node, routes(group.anchor, t, group.partner_needs), network.unbounded, 0)
         return
-    allowed = instance.group_mask(g) & (capacity > 0)
+    allowed = instance.group_mask(g)
     touched = _touched_types(instance, group.excluded_facility_ids, group.partner_facility_id)
     for t in types:
         if touched is not None and t not in touched:
-            network.arc(node, routes(group.anchor, t), demand, 0)
+            network.arc(node, routes(group.anchor, t, group.partner_needs), network.unbounded, 0)
     if touched is not None:
-        allowed &= np.isin(instance.class_type, list(touched))
-    direct = np.flatnonzero(allowed)
+        allowed = allowed & np.isin(instance.class_type, list(touched))
+    direct = routes.open_classes(np.flatnonzero(allowed), group.partner_needs)
     care = instance.care_row(group.anchor)[instance.class_facility[direct]]
     for c, points in zip(direct.tolist(), care.tolist(), strict=True):
-        network.arc(node, class_node[c], demand, -points)
+        network.arc(node, class_node[c], network.unbounded, -points)
 
 
 def _touched_types(instance: Instance, excluded: frozenset[str], partner_facility: str | None) -> set[int] | None:

@@ -32,6 +32,8 @@ class Group:
     anchor: Point | None
     excluded_facility_ids: frozenset[str]
     partner_facility_id: str | None
+    partner_needs: Needs | None
+    """The needs of a partner still to be placed: both must get beds in one facility."""
 
     @property
     def restricted(self) -> bool:
@@ -57,6 +59,7 @@ class Instance:
     weight: int = field(init=False)
     _type_rules: dict[tuple[Needs, int], Rule | None] = field(init=False, default_factory=dict)
     _care_rows: dict[Point, np.ndarray] = field(init=False, default_factory=dict)
+    _masks: dict[int, np.ndarray] = field(init=False, default_factory=dict)
     _eligible_types: dict[Needs, list[int]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,10 +84,18 @@ class Instance:
         self.capacity = np.array(capacity, dtype=np.int64)
         self.too_close = np.array(too_close, dtype=bool)
         self.bed_value = np.array(bed_value, dtype=np.int64)
+        by_id = {p.id: p for p in problem.people}
         group_index: dict[Group, int] = {}
         self.group_of = [
             group_index.setdefault(
-                Group(needs_of(p), p.care_anchor, p.excluded_facility_ids, p.partner_facility_id), len(group_index)
+                Group(
+                    needs_of(p),
+                    p.care_anchor,
+                    p.excluded_facility_ids,
+                    p.partner_facility_id,
+                    needs_of(by_id[p.partner_id]) if p.partner_id in by_id and p.partner_id != p.id else None,
+                ),
+                len(group_index),
             )
             for p in problem.people
         ]
@@ -107,12 +118,10 @@ class Instance:
             self._type_rules[key] = broken_by_type(needs, self.types[t])
         return self._type_rules[key]
 
-    def eligible_types(self, group: Group) -> list[int]:
-        if group.needs not in self._eligible_types:
-            self._eligible_types[group.needs] = [
-                t for t in range(len(self.types)) if self.type_rule(group.needs, t) is None
-            ]
-        return self._eligible_types[group.needs]
+    def eligible_types(self, needs: Needs) -> list[int]:
+        if needs not in self._eligible_types:
+            self._eligible_types[needs] = [t for t in range(len(self.types)) if self.type_rule(needs, t) is None]
+        return self._eligible_types[needs]
 
     @cached_property
     def classes_of_type(self) -> list[np.ndarray]:
@@ -128,6 +137,15 @@ class Instance:
             found.setdefault(self.problem.bed_classes[c].facility_id, []).append(int(c))
         return {f: np.array(cs, dtype=np.int64) for f, cs in found.items()}
 
+    @cached_property
+    def facility_slices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, order): classes sorted by facility, and where each facility's run starts,
+        for np.maximum.reduceat over facilities."""
+        order = np.argsort(self.class_facility, kind="stable")
+        sorted_facilities = self.class_facility[order]
+        starts = np.flatnonzero(np.r_[True, sorted_facilities[1:] != sorted_facilities[:-1]])
+        return starts, order
+
     def care_row(self, anchor: Point | None) -> np.ndarray:
         """Care points of every facility for this anchor (zeros without one)."""
         if anchor is None:
@@ -139,10 +157,16 @@ class Instance:
         return self._care_rows[anchor]
 
     def group_mask(self, g: int) -> np.ndarray:
-        """Bed classes the group's people may use (capacity aside)."""
+        """Bed classes the group's people may use (capacity aside). Read-only: it is shared."""
+        if g not in self._masks:
+            self._masks[g] = self._group_mask(g)
+            self._masks[g].flags.writeable = False
+        return self._masks[g]
+
+    def _group_mask(self, g: int) -> np.ndarray:
         group = self.groups[g]
         allowed_type = np.zeros(len(self.types), dtype=bool)
-        allowed_type[self.eligible_types(group)] = True
+        allowed_type[self.eligible_types(group.needs)] = True
         mask = allowed_type[self.class_type] & ~self.too_close if len(self.types) else np.zeros(0, dtype=bool)
         return mask & self.facility_rules_allow(group)
 
@@ -163,6 +187,11 @@ class Instance:
         order = np.argsort(-values, kind="stable")
         facilities, first = np.unique(self.class_facility[classes][order], return_index=True)
         return facilities, values[order][first]
+
+    def value_row(self, person: int) -> np.ndarray:
+        """value(person, c) for every class c."""
+        p = self.problem.people[person]
+        return p.priority * self.weight + self.bed_value + self.care_row(p.care_anchor)[self.class_facility]
 
     def value(self, person: int, c: int, weight: int | None = None) -> int:
         """priority × W + distance − cost + care of placing the person in the class."""

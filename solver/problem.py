@@ -99,9 +99,10 @@ class Parameters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     points_per_euro: Annotated[int, Meta(ge=0, le=10)] = 1
     """Penalty per euro of nightly cost."""
     time_limit_s: Annotated[float, Meta(ge=0.1, le=120)] = 10.0
-    """For the side-constraint model; the flow itself is exact and needs no limit."""
+    """CP-SAT's deterministic budgets are shares of it (solver/optimise.py); the flow
+    itself is exact and needs no limit."""
     candidate_facilities: Annotated[int, Meta(ge=1, le=200)] = 12
-    """At scale, how many of their best facilities the side-constraint model offers each person."""
+    """At scale, how many of its best facilities CP-SAT may choose from for each household."""
     exact_below: Annotated[int, Meta(ge=0, le=1_000_000)] = 30_000
     """Side constraints are solved over the whole problem (exact) when it has at most
     this many person–bed-class pairs, else over the people they affect."""

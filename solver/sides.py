@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
@@ -60,7 +60,7 @@ def consistent_hint(instance: Instance, people: Sequence[int], plan: Mapping[int
 
 @dataclass(frozen=True, slots=True)
 class SideModel:
-    """Who CP-SAT places, where it may put them, and what taking a bed from others costs."""
+    """Who CP-SAT places, where it may put them, in how many beds."""
 
     people: Sequence[int]
     candidates: Mapping[int, np.ndarray]
@@ -69,9 +69,6 @@ class SideModel:
     """Beds free for these people, per class."""
     weight: int
     """Placement weight inside the model (see scoring.placement_weight)."""
-    displaced: Mapping[int, list[int]] = field(default_factory=dict)
-    """Per class, the values (ascending, at `weight`) of people outside the model who hold
-    a bed there and may be bumped: taking their bed costs their value."""
 
 
 def assign_with_sides(instance: Instance, model: SideModel, hint: Mapping[int, int], seconds: float) -> SideResult:
@@ -84,7 +81,7 @@ def assign_with_sides(instance: Instance, model: SideModel, hint: Mapping[int, i
     objective = []
     for i in model.people:
         for c in (int(c) for c in model.candidates.get(i, ())):
-            if model.capacity[c] <= 0 and not model.displaced.get(c):
+            if model.capacity[c] <= 0:
                 continue
             var = cp.new_bool_var(f"x{i}_{c}")
             chosen[i, c] = var
@@ -95,11 +92,7 @@ def assign_with_sides(instance: Instance, model: SideModel, hint: Mapping[int, i
     for variables in of_person.values():
         cp.add_at_most_one(variables)
     for c, variables in of_class.items():
-        bumped = [cp.new_bool_var(f"b{c}_{k}") for k in range(min(len(variables), len(model.displaced.get(c, ()))))]
-        objective.extend(-value * b for value, b in zip(model.displaced.get(c, ()), bumped, strict=False))
-        for b in bumped:
-            cp.add_hint(b, False)  # the hint fits in the capacity left
-        cp.add(sum(variables) <= int(max(model.capacity[c], 0)) + sum(bumped))
+        cp.add(sum(variables) <= int(model.capacity[c]))
     for i, j in couples(instance, model.people):
         for f in at[i].keys() | at[j].keys():
             cp.add(sum(at[i].get(f, [])) == sum(at[j].get(f, [])))
@@ -109,13 +102,20 @@ def assign_with_sides(instance: Instance, model: SideModel, hint: Mapping[int, i
     cp.maximize(sum(objective))
     for (i, c), var in chosen.items():
         cp.add_hint(var, hint.get(i) == c)
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.cp_model_probing_level = 0  # probing the capacity rows costs seconds and finds little
-    solver.parameters.max_deterministic_time = seconds
-    solver.parameters.max_time_in_seconds = 3 * seconds + 1  # a safety net only
+    solver = cp_solver(seconds)
     status = solver.solve(cp)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return SideResult(dict(hint), solver.status_name(status), False)
     assignment = {i: c for (i, c), var in chosen.items() if solver.boolean_value(var)}
     return SideResult(assignment, solver.status_name(status), status == cp_model.OPTIMAL)
+
+
+def cp_solver(seconds: float) -> cp_model.CpSolver:
+    """One worker on a deterministic time budget: identical input, identical output.
+    The wall-clock limit is only a safety net for a very slow machine."""
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.cp_model_probing_level = 0  # probing the capacity rows costs seconds and finds little
+    solver.parameters.max_deterministic_time = seconds
+    solver.parameters.max_time_in_seconds = 3 * seconds + 1
+    return solver

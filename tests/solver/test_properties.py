@@ -26,7 +26,19 @@ from tests.solver.strategies import small_plain_problems, small_problems, tiny_p
 FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MANY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-SOLVERS: dict[str, Callable[[PlacementProblem], PlacementPlan]] = {"solve": solve, "greedy": greedy}
+
+def solve_as_at_scale(problem: PlacementProblem) -> PlacementPlan:
+    """solve() on the path it takes for large problems: households placed around the flow."""
+    parameters = msgspec.structs.replace(problem.parameters, exact_below=0)
+    return solve(msgspec.structs.replace(problem, parameters=parameters))
+
+
+SOLVERS: dict[str, Callable[[PlacementProblem], PlacementPlan]] = {
+    "solve": solve,
+    "solve_as_at_scale": solve_as_at_scale,
+    "greedy": greedy,
+}
+OPTIMISERS = {name: SOLVERS[name] for name in ("solve", "solve_as_at_scale")}
 
 
 @pytest.mark.parametrize("name", SOLVERS)
@@ -42,7 +54,7 @@ def test_plans_keep_every_rule_and_score_exactly(name: str, problem: PlacementPr
     assert plan.statistics.bound >= plan.statistics.objective
     assert plan.statistics.people == len(problem.people)
     assert maximality_errors(problem, plan) == []
-    assert explanation_errors(problem, plan, by_rule=name == "solve") == []
+    assert explanation_errors(problem, plan, by_rule=name in OPTIMISERS) == []
 
 
 @MANY
@@ -54,10 +66,11 @@ def test_without_side_constraints_flow_equals_plain_cp_sat(problem: PlacementPro
     assert plan.statistics.bound == plan.statistics.objective
 
 
+@pytest.mark.parametrize("name", OPTIMISERS)
 @FEW
 @given(problem=small_problems)
-def test_with_side_constraints_bound_and_objective_bracket_the_optimum(problem: PlacementProblem) -> None:
-    plan = solve(problem)
+def test_with_side_constraints_bound_and_objective_bracket_the_optimum(name: str, problem: PlacementProblem) -> None:
+    plan = OPTIMISERS[name](problem)
     optimum = plain_cp_sat(problem)
     assert plan.statistics.objective <= optimum <= plan.statistics.bound
     if plan.statistics.gap == 0:
@@ -73,6 +86,9 @@ def test_tiny_problems_are_solved_to_the_brute_force_optimum(problem: PlacementP
 @MANY
 @given(problem=small_problems)
 def test_solve_places_at_least_greedys_priority(problem: PlacementProblem) -> None:
+    """Only for the exact path: at scale the households are placed by a heuristic around
+    the flow, which hypothesis has found losing a point of priority to greedy on rare tiny
+    cases (bench/solver.py compares the two at scale)."""
     best, first_fit = solve(problem).statistics, greedy(problem).statistics
     assert best.priority_placed >= first_fit.priority_placed
     assert best.objective >= first_fit.objective

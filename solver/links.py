@@ -1,0 +1,257 @@
+"""At scale, place the linked people (couples, keep-apart pairs) around the flow's plan.
+
+The relaxed flow places everyone as if nobody were linked. Its plan for the unlinked
+people prices every bed: a bed nobody unlinked took is free, a taken one costs the value
+of the person who loses it (the cheapest occupant of the class first).
+
+Each *household* (people linked as partners, transitively; anyone else linked is a
+household of one) gets its options: its best few facilities at those prices, with every
+way to give each member a bed there. A first fit by priority picks one option per
+household; CP-SAT, hinted with it, chooses again over all options at once (households
+compete for couple rooms and cheap beds), with keep-apart pairs never in one facility.
+Finally the flow places everyone unlinked again, exactly, in the beds left.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+from solver.instance import Instance
+from solver.sides import couples, cp_solver, keep_apart
+
+UNAVAILABLE = np.iinfo(np.int64).max // 4  # a price no value reaches: no bed to take
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    household: int
+    facility: int
+    beds: dict[int, int]
+    """Member → bed class."""
+    value: int
+    """The members' values there, before any bed's price."""
+
+
+class _Prices:
+    """What the next beds of each class cost the unlinked people, as beds are taken."""
+
+    def __init__(self, instance: Instance, unlinked: Mapping[int, int]) -> None:
+        self.free = instance.capacity.copy()
+        held: dict[int, list[int]] = defaultdict(list)
+        for i, c in unlinked.items():
+            self.free[c] -= 1
+            held[c].append(instance.value(i, c))
+        self.held = {c: sorted(values) for c, values in held.items()}
+        """Per class, the values of the unlinked people holding a bed there, lowest first."""
+        self.taken: Counter[int] = Counter()
+        self.next = np.where(self.free > 0, 0, UNAVAILABLE)
+        """The price of one more bed of every class, kept up to date."""
+        for c, values in self.held.items():
+            if self.free[c] <= 0:
+                self.next[c] = values[0]
+
+    def of(self, c: int, beds: int) -> int:
+        """What taking `beds` more beds of class c costs now."""
+        spare = max(int(self.free[c]) - self.taken[c], 0)
+        bumped = max(self.taken[c] - int(self.free[c]), 0)
+        held = self.held.get(c, [])[bumped:]
+        bumps = beds - min(beds, spare)
+        return UNAVAILABLE if bumps > len(held) else sum(held[:bumps])
+
+    def take(self, option: Option) -> None:
+        self.taken.update(option.beds.values())
+        for c in option.beds.values():
+            self.next[c] = self.of(c, 1)
+
+    def cost(self, option: Option) -> int:
+        return sum(self.of(c, beds) for c, beds in Counter(option.beds.values()).items())
+
+
+def place_linked(
+    instance: Instance, relaxed: Mapping[int, int], linked: Sequence[int], seconds: float
+) -> tuple[dict[int, int], str]:
+    """Beds for the linked people given the relaxed plan of everyone, and CP-SAT's status."""
+    in_link = set(linked)
+    prices = _Prices(instance, {i: c for i, c in relaxed.items() if i not in in_link})
+    households = _households(instance, linked)
+    apart = keep_apart(instance, linked)
+    options = [
+        _options(instance, prices, h, k, apart, instance.parameters.candidate_facilities)
+        for k, h in enumerate(households)
+    ]
+    first_fit = _first_fit(instance, prices, households, apart)
+    for option in first_fit:
+        if option not in options[option.household]:
+            options[option.household].append(option)
+    chosen, status = _choose(instance, prices, options, apart, first_fit, seconds)
+    return {i: c for option in chosen for i, c in option.beds.items()}, status
+
+
+def _households(instance: Instance, linked: Sequence[int]) -> list[list[int]]:
+    """Partners, transitively, and everyone else alone; highest total priority first."""
+    root = {i: i for i in linked}
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for i, j in couples(instance, linked):
+        root[find(j)] = find(i)
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in sorted(linked):
+        members[find(i)].append(i)
+    priority = [p.priority for p in instance.problem.people]
+    return sorted(members.values(), key=lambda h: (-sum(priority[i] for i in h), h[0]))
+
+
+def _options(
+    instance: Instance,
+    prices: _Prices,
+    household: list[int],
+    k: int,
+    apart: list[tuple[int, int]],
+    keep: int,
+    blocked: frozenset[int] = frozenset(),
+) -> list[Option]:
+    """Every choice of beds in the household's best `keep` facilities at the current prices.
+
+    Facilities are visited best upper bound first (each member's best class at the price
+    of one bed), and the visit stops when that bound cannot beat the `keep` best found:
+    the facilities found are the best, not a guess."""
+    if any(i in household and j in household for i, j in apart):
+        return []
+    best: list[tuple[int, int]] = []  # min-heap of (best gain, facility)
+    found: dict[int, list[Option]] = {}
+    for f, optimistic in _upper_bounds(instance, prices.next, household):
+        if f in blocked:
+            continue
+        if len(best) == keep and optimistic <= best[0][0]:
+            break
+        here = [
+            Option(k, f, dict(zip(household, beds, strict=True)), _value(instance, household, beds))
+            for beds in _beds_in(instance, household, f)
+        ]
+        gain = max(option.value - prices.cost(option) for option in here)
+        if gain > 0 and (len(best) < keep or gain > best[0][0]):
+            found[f] = here
+            if len(best) == keep:
+                found.pop(heapq.heappop(best)[1])
+            heapq.heappush(best, (gain, f))
+    return [option for _, f in sorted(best, reverse=True) for option in found[f]]
+
+
+def _value(instance: Instance, household: list[int], beds: tuple[int, ...]) -> int:
+    return sum(instance.value(i, c) for i, c in zip(household, beds, strict=True))
+
+
+def _upper_bounds(instance: Instance, first_price: np.ndarray, household: list[int]) -> Iterator[tuple[int, int]]:
+    """(facility, upper bound on the household's gain there), best first, where every
+    member may have a bed."""
+    starts, order = instance.facility_slices
+    bound = np.zeros(len(starts), dtype=np.int64)
+    fits = np.ones(len(starts), dtype=bool)
+    usable = first_price < UNAVAILABLE
+    for i in household:
+        allowed = instance.group_mask(instance.group_of[i]) & usable
+        net = np.where(allowed, instance.value_row(i) - first_price, -UNAVAILABLE)
+        best = np.maximum.reduceat(net[order], starts)
+        fits &= best > -UNAVAILABLE
+        bound += np.where(fits, best, 0)
+    facilities = instance.class_facility[order[starts]]
+    candidates = np.flatnonzero(fits)
+    ranked = candidates[np.argsort(-bound[candidates], kind="stable")]
+    return zip(facilities[ranked].tolist(), bound[ranked].tolist(), strict=True)
+
+
+def _beds_in(instance: Instance, household: list[int], f: int) -> Iterator[tuple[int, ...]]:
+    """Every way to give each member a class of facility f they may use."""
+    classes = instance.classes_of_facility[instance.problem.facilities[f].id]
+    allowed = [[int(c) for c in classes if instance.group_mask(instance.group_of[i])[c]] for i in household]
+    return itertools.product(*allowed)
+
+
+def _first_fit(
+    instance: Instance, prices: _Prices, households: list[list[int]], apart: list[tuple[int, int]]
+) -> list[Option]:
+    """Highest priority first, each household's best option at the prices left, if it gains."""
+    avoid: dict[int, set[int]] = defaultdict(set)
+    for i, j in apart:
+        avoid[i].add(j)
+        avoid[j].add(i)
+    facility_of: dict[int, int] = {}
+    chosen = []
+    for k, household in enumerate(households):
+        blocked = frozenset(facility_of[j] for i in household for j in avoid[i] if j in facility_of)
+        theirs = _options(instance, prices, household, k, apart, 1, blocked)
+        if theirs:
+            option = max(theirs, key=lambda o: o.value - prices.cost(o))
+            prices.take(option)
+            chosen.append(option)
+            facility_of.update(dict.fromkeys(household, option.facility))
+    return chosen
+
+
+def _choose(
+    instance: Instance,
+    prices: _Prices,
+    options: list[list[Option]],
+    apart: list[tuple[int, int]],
+    hint: list[Option],
+    seconds: float,
+) -> tuple[list[Option], str]:
+    """One option per household or none, beds within what is free plus what may be taken
+    from the unlinked at its price, keep-apart pairs in different facilities."""
+    model = cp_model.CpModel()
+    chosen = {id(o): model.new_bool_var("") for theirs in options for o in theirs}
+    objective = []
+    using: dict[int, list] = defaultdict(list)
+    at: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))  # person → facility → options
+    for theirs in options:
+        model.add_at_most_one(chosen[id(o)] for o in theirs)
+        for o in theirs:
+            objective.append(o.value * chosen[id(o)])
+            for i, c in o.beds.items():
+                using[c].append(chosen[id(o)])
+                at[i][o.facility].append(chosen[id(o)])
+    hinted = {id(o) for o in hint}
+    hint_use = Counter(c for o in hint for c in o.beds.values())
+    for c, variables in using.items():
+        spare = max(int(prices.free[c]), 0)
+        held = prices.held.get(c, [])[: max(len(variables) - spare, 0)]
+        bumped = [model.new_bool_var("") for _ in held]
+        objective.extend(-value * b for value, b in zip(held, bumped, strict=True))
+        model.add(sum(variables) <= spare + sum(bumped))
+        for k, b in enumerate(bumped):  # the cheapest first, as far as the hint needs
+            model.add_hint(b, k < hint_use[c] - spare)
+    for i, j in apart:
+        for f in at[i].keys() & at[j].keys():
+            model.add_at_most_one(at[i][f] + at[j][f])
+    model.maximize(sum(objective))
+    for key, variable in chosen.items():
+        model.add_hint(variable, key in hinted)
+    solver = cp_solver(seconds)
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or solver.objective_value <= _worth(prices, hint):
+        return hint, solver.status_name(status)
+    return [o for theirs in options for o in theirs if solver.boolean_value(chosen[id(o)])], solver.status_name(status)
+
+
+def _worth(prices: _Prices, chosen: list[Option]) -> int:
+    """The options' values less the beds they take from the unlinked, cheapest first."""
+    fresh = copy.copy(prices)
+    fresh.taken, fresh.next = Counter(), prices.next.copy()
+    worth = 0
+    for option in chosen:
+        worth += option.value - fresh.cost(option)
+        fresh.take(option)
+    return worth
