@@ -142,9 +142,9 @@ class _Routes:
             eligible = np.zeros(len(self.instance.types), dtype=bool)
             eligible[self.instance.eligible_types(partner)] = True
             open_for_partner = eligible[self.instance.class_type] & (self.capacity > 0)
-            self.room[partner] = np.isin(
-                np.arange(len(self.instance.problem.facilities)), self.instance.class_facility[open_for_partner]
-            )
+            room = np.zeros(len(self.instance.problem.facilities), dtype=bool)
+            room[self.instance.class_facility[open_for_partner]] = True
+            self.room[partner] = room
         return candidates[self.room[partner][self.instance.class_facility[candidates]]]
 
     def _build(self, anchor: Point | None, t: int, partner: Needs | None) -> int:

@@ -180,21 +180,13 @@ class Instance:
             allowed[self.classes_of_facility.get(facility_id, [])] = False
         return allowed
 
-    def ranked_facilities(self, g: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Facilities with a class in the mask, and the group's best class value in each."""
-        classes = np.flatnonzero(mask)
-        values = self.bed_value[classes] + self.care_row(self.groups[g].anchor)[self.class_facility[classes]]
-        order = np.argsort(-values, kind="stable")
-        facilities, first = np.unique(self.class_facility[classes][order], return_index=True)
-        return facilities, values[order][first]
-
     def value_row(self, person: int) -> np.ndarray:
         """value(person, c) for every class c."""
         p = self.problem.people[person]
         return p.priority * self.weight + self.bed_value + self.care_row(p.care_anchor)[self.class_facility]
 
-    def value(self, person: int, c: int, weight: int | None = None) -> int:
+    def value(self, person: int, c: int) -> int:
         """priority × W + distance − cost + care of placing the person in the class."""
         p = self.problem.people[person]
         care = int(self.care_row(p.care_anchor)[self.class_facility[c]])
-        return p.priority * (self.weight if weight is None else weight) + int(self.bed_value[c]) + care
+        return p.priority * self.weight + int(self.bed_value[c]) + care

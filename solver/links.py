@@ -52,11 +52,16 @@ class _Prices:
         self.held = {c: sorted(values) for c, values in held.items()}
         """Per class, the values of the unlinked people holding a bed there, lowest first."""
         self.taken: Counter[int] = Counter()
-        self.next = np.where(self.free > 0, 0, UNAVAILABLE)
-        """The price of one more bed of every class, kept up to date."""
+        self.next = self.first()
+        """The price of one more bed of every class, kept up to date as beds are taken."""
+
+    def first(self) -> np.ndarray:
+        """The price of one bed of every class before any is taken."""
+        first = np.where(self.free > 0, 0, UNAVAILABLE)
         for c, values in self.held.items():
             if self.free[c] <= 0:
-                self.next[c] = values[0]
+                first[c] = values[0]
+        return first
 
     def of(self, c: int, beds: int) -> int:
         """What taking `beds` more beds of class c costs now."""
@@ -65,6 +70,13 @@ class _Prices:
         held = self.held.get(c, [])[bumped:]
         bumps = beds - min(beds, spare)
         return UNAVAILABLE if bumps > len(held) else sum(held[:bumps])
+
+    def untaken(self) -> _Prices:
+        """The prices before any bed was taken."""
+        fresh = copy.copy(self)
+        fresh.taken = Counter()
+        fresh.next = self.first()
+        return fresh
 
     def take(self, option: Option) -> None:
         self.taken.update(option.beds.values())
@@ -248,8 +260,7 @@ def _choose(
 
 def _worth(prices: _Prices, chosen: list[Option]) -> int:
     """The options' values less the beds they take from the unlinked, cheapest first."""
-    fresh = copy.copy(prices)
-    fresh.taken, fresh.next = Counter(), prices.next.copy()
+    fresh = prices.untaken()
     worth = 0
     for option in chosen:
         worth += option.value - fresh.cost(option)

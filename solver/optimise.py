@@ -88,7 +88,7 @@ def _with_sides(instance: Instance, side: list[int], relaxed: dict[int, int]) ->
     masks = {g: instance.group_mask(g) for g in set(instance.group_of)}
     if sum(int(masks[g].sum()) for g in instance.group_of) <= parameters.exact_below:
         candidates = {i: np.flatnonzero(masks[instance.group_of[i]]) for i in everyone}
-        model = SideModel(everyone, candidates, instance.capacity, instance.weight)
+        model = SideModel(everyone, candidates, instance.capacity)
         hint = consistent_hint(instance, everyone, relaxed)
         result = assign_with_sides(instance, model, hint, parameters.time_limit_s * EXACT_SHARE)
         return _Sides(result.assignment, result.status, result.optimal)

@@ -67,8 +67,6 @@ class SideModel:
     """Bed classes each person may be given."""
     capacity: np.ndarray
     """Beds free for these people, per class."""
-    weight: int
-    """Placement weight inside the model (see scoring.placement_weight)."""
 
 
 def assign_with_sides(instance: Instance, model: SideModel, hint: Mapping[int, int], seconds: float) -> SideResult:
@@ -88,7 +86,7 @@ def assign_with_sides(instance: Instance, model: SideModel, hint: Mapping[int, i
             of_person[i].append(var)
             of_class[c].append(var)
             at[i][int(instance.class_facility[c])].append(var)
-            objective.append(var * instance.value(i, c, model.weight))
+            objective.append(var * instance.value(i, c))
     for variables in of_person.values():
         cp.add_at_most_one(variables)
     for c, variables in of_class.items():
