@@ -62,18 +62,32 @@ class _Network:
         self.capacities: list[int] = []
         self.costs: list[int] = []
         self.layer: list[int] = [99]
-        self.supply: list[int] = [0]
 
-    def node(self, layer: int, supply: int = 0) -> int:
+    def node(self, layer: int) -> int:
         self.layer.append(layer)
-        self.supply.append(supply)
         return len(self.layer) - 1
 
-    def arc(self, tail: int, head: int, capacity: int, cost: int) -> None:
-        self.tails.append(tail)
-        self.heads.append(head)
-        self.capacities.append(capacity)
-        self.costs.append(cost)
+    def arcs(self, tail: int, heads: np.ndarray | list[int], capacity: int, costs: int | np.ndarray | list[int]) -> int:
+        """Arcs from one tail to each head, all of one capacity; the index of the first."""
+        first = len(self.tails)
+        heads = heads.tolist() if isinstance(heads, np.ndarray) else heads
+        self.heads.extend(heads)
+        self.tails.extend([tail] * len(heads))
+        self.capacities.extend([capacity] * len(heads))
+        if isinstance(costs, int):
+            self.costs.extend([costs] * len(heads))
+        else:
+            self.costs.extend(costs.tolist() if isinstance(costs, np.ndarray) else costs)
+        return first
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(tails, heads, capacities, costs) of every arc, in the order added."""
+        return (
+            np.array(self.tails, dtype=np.int32),
+            np.array(self.heads, dtype=np.int32),
+            np.array(self.capacities, dtype=np.int64),
+            np.array(self.costs, dtype=np.int64),
+        )
 
 
 PEOPLE, GROUP, ANCHORED_ROUTE, FREE_ROUTE, BED_CLASS = range(5)
@@ -81,33 +95,88 @@ PEOPLE, GROUP, ANCHORED_ROUTE, FREE_ROUTE, BED_CLASS = range(5)
 
 def assign_by_flow(instance: Instance, people: Sequence[int], capacity: np.ndarray) -> FlowResult:
     """Place the given people (indices into problem.people) in beds of the given capacity, optimally."""
-    network = _Network(len(people))
-    network.supply[0] = -len(people)
-    class_node = _bed_class_nodes(instance, network, capacity)
-    people_classes = _people_classes(instance, people)
-    group_node: dict[int, int] = {}
-    tokens: dict[int, deque[int]] = {}
-    for (g, priority), members in people_classes.items():
-        node = network.node(PEOPLE, supply=len(members))
-        tokens[node] = deque(members)
-        if g not in group_node:
-            group_node[g] = network.node(GROUP)
-        network.arc(node, group_node[g], len(members), -priority * instance.weight)
-        network.arc(node, 0, len(members), 0)
-    routes = _Routes(instance, network, capacity, class_node)
-    for g, node in group_node.items():
-        _connect_group(instance, network, routes, g, node, class_node)
-    flows, cost = _solve(network)
-    assignment = _decompose(network, flows, tokens, class_node)
-    return FlowResult(assignment, -cost, len(network.layer), len(network.tails), len(people_classes))
+    return FlowModel(instance, people, capacity).solve(people, capacity)
 
 
-def _bed_class_nodes(instance: Instance, network: _Network, capacity: np.ndarray) -> dict[int, int]:
-    nodes = {}
-    for c in np.flatnonzero(capacity > 0):
-        nodes[int(c)] = network.node(BED_CLASS)
-        network.arc(nodes[int(c)], 0, int(capacity[c]), -int(instance.bed_value[c]))
-    return nodes
+class FlowModel:
+    """The network for some people and beds, built once; solved again for any of those
+    people and any capacity no larger, without building it again (the final flow at
+    scale re-places the unlinked people in the beds the households left)."""
+
+    def __init__(self, instance: Instance, people: Sequence[int], capacity: np.ndarray) -> None:
+        network = _Network(len(people))
+        self.class_node, self.bed_arcs = _bed_class_nodes(instance, network, capacity)
+        self.people_classes = _people_classes(instance, people)
+        self.class_arcs = np.zeros(len(self.people_classes), dtype=np.int64)
+        self.class_nodes = np.zeros(len(self.people_classes), dtype=np.int32)
+        group_node: dict[int, int] = {}
+        for k, ((g, priority), members) in enumerate(self.people_classes.items()):
+            node = self.class_nodes[k] = network.node(PEOPLE)
+            if g not in group_node:
+                group_node[g] = network.node(GROUP)
+            self.class_arcs[k] = network.arcs(node, [group_node[g], 0], len(members), [-priority * instance.weight, 0])
+        node_of_class = np.full(len(capacity), -1, dtype=np.int32)
+        node_of_class[list(self.class_node)] = list(self.class_node.values())
+        routes = _Routes(instance, network, capacity, node_of_class)
+        for g, node in group_node.items():
+            _connect_group(instance, network, routes, g, node, node_of_class)
+        self.layer = np.array(network.layer, dtype=np.int8)
+        self.tails, self.heads, self.capacities, self.costs = network.arrays()
+        largest = int(np.abs(self.costs).max()) if len(self.costs) else 0
+        if largest * (len(self.layer) + 1) >= SAFE_SCALED_COST:
+            raise ValueError("problem too large for exact integer costs: lower the weights or split it")
+
+    def solve(self, people: Sequence[int], capacity: np.ndarray) -> FlowResult:
+        """Optimal placement of these people (all among the model's) in these beds."""
+        chosen = set(people)
+        members = [[i for i in m if i in chosen] for m in self.people_classes.values()]
+        counts = np.array([len(m) for m in members], dtype=np.int64)
+        supply = np.zeros(len(self.layer), dtype=np.int64)
+        supply[0] = -len(chosen)
+        supply[self.class_nodes] = counts
+        capacities = self.capacities.copy()
+        capacities[self.class_arcs] = counts
+        capacities[self.class_arcs + 1] = counts
+        capacities[self.bed_arcs] = capacity[np.fromiter(self.class_node, dtype=np.int64, count=len(self.bed_arcs))]
+        flows, cost = self._min_cost_flow(supply, capacities)
+        tokens = {int(node): deque(m) for node, m in zip(self.class_nodes, members, strict=True)}
+        assignment = self._decompose(flows, tokens)
+        return FlowResult(assignment, -cost, len(self.layer), len(self.tails), len(self.people_classes))
+
+    def _min_cost_flow(self, supply: np.ndarray, capacities: np.ndarray) -> tuple[np.ndarray, int]:
+        solver = min_cost_flow.SimpleMinCostFlow()
+        arcs = solver.add_arcs_with_capacity_and_unit_cost(self.tails, self.heads, capacities, self.costs)
+        solver.set_nodes_supplies(np.arange(len(supply), dtype=np.int32), supply)
+        status = solver.solve()
+        if status != solver.OPTIMAL:
+            raise RuntimeError(f"min-cost flow ended with status {status}")
+        return solver.flows(arcs), solver.optimal_cost()
+
+    def _decompose(self, flows: np.ndarray, tokens: dict[int, deque[int]]) -> dict[int, int]:
+        """Follow the flow layer by layer, handing people on: any split is valid, because
+        everyone reaching a node may use every class beyond it."""
+        bed_class_of = {node: c for c, node in self.class_node.items()}
+        used = np.flatnonzero(flows > 0)
+        used = used[self.heads[used] != 0]  # flows into the sink: beds used, or people left out
+        used = used[np.lexsort((used, self.layer[self.tails[used]]))]
+        assignment: dict[int, int] = {}
+        for tail, head, flow in zip(self.tails[used].tolist(), self.heads[used].tolist(), flows[used].tolist()):
+            queue = tokens[tail]
+            moved = [queue.popleft() for _ in range(flow)]
+            if head in bed_class_of:
+                assignment.update(dict.fromkeys(moved, bed_class_of[head]))
+            else:
+                tokens.setdefault(head, deque()).extend(moved)
+        return assignment
+
+
+def _bed_class_nodes(instance: Instance, network: _Network, capacity: np.ndarray) -> tuple[dict[int, int], np.ndarray]:
+    """Bed class → its node, and each node's arc to the sink (in the dict's order)."""
+    nodes, arcs = {}, []
+    for c in np.flatnonzero(capacity > 0).tolist():
+        nodes[c] = network.node(BED_CLASS)
+        arcs.append(network.arcs(nodes[c], [0], int(capacity[c]), -int(instance.bed_value[c])))
+    return nodes, np.array(arcs, dtype=np.int64)
 
 
 def _people_classes(instance: Instance, people: Sequence[int]) -> dict[tuple[int, int], list[int]]:
@@ -122,7 +191,7 @@ class _Routes:
     """Route nodes, created on first use: (anchor, type, partner's needs) → bed classes of
     that type, in facilities with a bed for the partner too when there is one."""
 
-    def __init__(self, instance: Instance, network: _Network, capacity: np.ndarray, class_node: dict[int, int]) -> None:
+    def __init__(self, instance: Instance, network: _Network, capacity: np.ndarray, class_node: np.ndarray) -> None:
         self.instance, self.network, self.capacity, self.class_node = instance, network, capacity, class_node
         self.nodes: dict[tuple[Point | None, int, Needs | None], int] = {}
         self.room: dict[Needs | None, np.ndarray] = {}
@@ -152,15 +221,13 @@ class _Routes:
         classes = self.open_classes(instance.classes_of_type[t], partner)
         if anchor is None:
             node = network.node(FREE_ROUTE)
-            for c in classes.tolist():
-                network.arc(node, self.class_node[c], self.network.unbounded, 0)
+            network.arcs(node, self.class_node[classes], network.unbounded, 0)
             return node
         node = network.node(ANCHORED_ROUTE)
         care = instance.care_row(anchor)[instance.class_facility[classes]]
-        for c, points in zip(classes.tolist(), care.tolist(), strict=True):
-            if points > 0:
-                network.arc(node, self.class_node[c], self.network.unbounded, -points)
-        network.arc(node, self(None, t, partner), self.network.unbounded, 0)
+        near = care > 0
+        network.arcs(node, self.class_node[classes[near]], network.unbounded, -care[near])
+        network.arcs(node, [self(None, t, partner)], network.unbounded, 0)
         return node
 
 
@@ -170,25 +237,22 @@ def _connect_group(
     routes: _Routes,
     g: int,
     node: int,
-    class_node: dict[int, int],
+    class_node: np.ndarray,
 ) -> None:
     group = instance.groups[g]
     types = instance.eligible_types(group.needs)
     if not group.restricted:
-        for t in types:
-            network.arc(node, routes(group.anchor, t, group.partner_needs), network.unbounded, 0)
+        network.arcs(node, [routes(group.anchor, t, group.partner_needs) for t in types], network.unbounded, 0)
         return
     allowed = instance.group_mask(g)
     touched = _touched_types(instance, group.excluded_facility_ids, group.partner_facility_id)
-    for t in types:
-        if touched is not None and t not in touched:
-            network.arc(node, routes(group.anchor, t, group.partner_needs), network.unbounded, 0)
+    free = [t for t in types if touched is not None and t not in touched]
+    network.arcs(node, [routes(group.anchor, t, group.partner_needs) for t in free], network.unbounded, 0)
     if touched is not None:
         allowed = allowed & np.isin(instance.class_type, list(touched))
     direct = routes.open_classes(np.flatnonzero(allowed), group.partner_needs)
     care = instance.care_row(group.anchor)[instance.class_facility[direct]]
-    for c, points in zip(direct.tolist(), care.tolist(), strict=True):
-        network.arc(node, class_node[c], network.unbounded, -points)
+    network.arcs(node, class_node[direct], network.unbounded, -care)
 
 
 def _touched_types(instance: Instance, excluded: frozenset[str], partner_facility: str | None) -> set[int] | None:
@@ -201,46 +265,3 @@ def _touched_types(instance: Instance, excluded: frozenset[str], partner_facilit
         if classes is not None:
             touched.update(int(t) for t in instance.class_type[classes])
     return touched
-
-
-def _solve(network: _Network) -> tuple[np.ndarray, int]:
-    costs = np.array(network.costs, dtype=np.int64)
-    largest = int(np.abs(costs).max()) if len(costs) else 0
-    if largest * (len(network.layer) + 1) >= SAFE_SCALED_COST:
-        raise ValueError("problem too large for exact integer costs: lower the weights or split it")
-    solver = min_cost_flow.SimpleMinCostFlow()
-    arcs = solver.add_arcs_with_capacity_and_unit_cost(
-        np.array(network.tails, dtype=np.int32),
-        np.array(network.heads, dtype=np.int32),
-        np.array(network.capacities, dtype=np.int64),
-        costs,
-    )
-    solver.set_nodes_supplies(np.arange(len(network.supply), dtype=np.int32), np.array(network.supply, dtype=np.int64))
-    status = solver.solve()
-    if status != solver.OPTIMAL:
-        raise RuntimeError(f"min-cost flow ended with status {status}")
-    return solver.flows(arcs), solver.optimal_cost()
-
-
-def _decompose(
-    network: _Network, flows: np.ndarray, tokens: dict[int, deque[int]], class_node: dict[int, int]
-) -> dict[int, int]:
-    """Follow the flow layer by layer, handing people on: any split is valid, because
-    everyone reaching a node may use every class beyond it."""
-    bed_class_of = {node: c for c, node in class_node.items()}
-    layer = network.layer
-    used = [a for a in np.flatnonzero(flows > 0).tolist() if network.heads[a] != 0 or layer[network.tails[a]] != PEOPLE]
-    used.sort(key=lambda a: (layer[network.tails[a]], a))
-    assignment: dict[int, int] = {}
-    for a in used:
-        tail, head = network.tails[a], network.heads[a]
-        if head == 0:
-            continue  # a bed class's flow to the sink: already handed on
-        queue = tokens[tail]
-        moved = [queue.popleft() for _ in range(int(flows[a]))]
-        if head in bed_class_of:
-            for person in moved:
-                assignment[person] = bed_class_of[head]
-        else:
-            tokens.setdefault(head, deque()).extend(moved)
-    return assignment

@@ -84,7 +84,13 @@ class _Prices:
             self.next[c] = self.of(c, 1)
 
     def cost(self, option: Option) -> int:
-        return sum(self.of(c, beds) for c, beds in Counter(option.beds.values()).items())
+        return self.of_beds(tuple(option.beds.values()))
+
+    def of_beds(self, beds: tuple[int, ...]) -> int:
+        """What taking these beds (a class per member) costs now."""
+        if len(set(beds)) == len(beds):
+            return sum(int(self.next[c]) for c in beds)
+        return sum(self.of(c, n) for c, n in Counter(beds).items())
 
 
 def place_linked(
@@ -95,11 +101,10 @@ def place_linked(
     prices = _Prices(instance, {i: c for i, c in relaxed.items() if i not in in_link})
     households = _households(instance, linked)
     apart = keep_apart(instance, linked)
-    options = [
-        _options(instance, prices, h, k, apart, instance.parameters.candidate_facilities)
-        for k, h in enumerate(households)
-    ]
-    first_fit = _first_fit(instance, prices, households, apart)
+    keep = instance.parameters.candidate_facilities
+    searched = [_options(instance, prices, h, k, apart, keep) for k, h in enumerate(households)]
+    options = [found.options for found in searched]
+    first_fit = _first_fit(instance, prices, households, searched, apart)
     for option in first_fit:
         if option not in options[option.household]:
             options[option.household].append(option)
@@ -126,6 +131,16 @@ def _households(instance: Instance, linked: Sequence[int]) -> list[list[int]]:
     return sorted(members.values(), key=lambda h: (-sum(priority[i] for i in h), h[0]))
 
 
+@dataclass(frozen=True, slots=True)
+class _Search:
+    options: list[Option]
+    """Every option in the best facilities found."""
+    beyond: int
+    """No facility left out gains more than this at the prices searched: prices only
+    rise as beds are taken, so a found option gaining at least this much later is still
+    the best of all."""
+
+
 def _options(
     instance: Instance,
     prices: _Prices,
@@ -134,48 +149,48 @@ def _options(
     apart: list[tuple[int, int]],
     keep: int,
     blocked: frozenset[int] = frozenset(),
-) -> list[Option]:
+) -> _Search:
     """Every choice of beds in the household's best `keep` facilities at the current prices.
 
     Facilities are visited best upper bound first (each member's best class at the price
     of one bed), and the visit stops when that bound cannot beat the `keep` best found:
     the facilities found are the best, not a guess."""
     if any(i in household and j in household for i, j in apart):
-        return []
+        return _Search([], 0)
+    rows = [(instance.group_mask(instance.group_of[i]), instance.value_row(i)) for i in household]
     best: list[tuple[int, int]] = []  # min-heap of (best gain, facility)
-    found: dict[int, list[Option]] = {}
-    for f, optimistic in _upper_bounds(instance, prices.next, household):
+    found: dict[int, list[tuple[tuple[int, ...], int]]] = {}
+    for f, optimistic in _upper_bounds(instance, prices.next, rows):
         if f in blocked:
             continue
-        if len(best) == keep and optimistic <= best[0][0]:
-            break
-        here = [
-            Option(k, f, dict(zip(household, beds, strict=True)), _value(instance, household, beds))
-            for beds in _beds_in(instance, household, f)
-        ]
-        gain = max(option.value - prices.cost(option) for option in here)
+        if optimistic <= (best[0][0] if len(best) == keep else 0):
+            break  # no facility left can gain, or beat the `keep` best
+        here = _beds_in(instance, rows, f)
+        gain = max(value - prices.of_beds(beds) for beds, value in here)
         if gain > 0 and (len(best) < keep or gain > best[0][0]):
             found[f] = here
             if len(best) == keep:
                 found.pop(heapq.heappop(best)[1])
             heapq.heappush(best, (gain, f))
-    return [option for _, f in sorted(best, reverse=True) for option in found[f]]
+    options = [
+        Option(k, f, dict(zip(household, beds, strict=True)), value)
+        for _, f in sorted(best, reverse=True)
+        for beds, value in found[f]
+    ]
+    return _Search(options, best[0][0] if len(best) == keep else 0)
 
 
-def _value(instance: Instance, household: list[int], beds: tuple[int, ...]) -> int:
-    return sum(instance.value(i, c) for i, c in zip(household, beds, strict=True))
-
-
-def _upper_bounds(instance: Instance, first_price: np.ndarray, household: list[int]) -> Iterator[tuple[int, int]]:
+def _upper_bounds(
+    instance: Instance, first_price: np.ndarray, rows: list[tuple[np.ndarray, np.ndarray]]
+) -> Iterator[tuple[int, int]]:
     """(facility, upper bound on the household's gain there), best first, where every
-    member may have a bed."""
+    member may have a bed. Rows: each member's allowed classes and values."""
     starts, order = instance.facility_slices
     bound = np.zeros(len(starts), dtype=np.int64)
     fits = np.ones(len(starts), dtype=bool)
     usable = first_price < UNAVAILABLE
-    for i in household:
-        allowed = instance.group_mask(instance.group_of[i]) & usable
-        net = np.where(allowed, instance.value_row(i) - first_price, -UNAVAILABLE)
+    for allowed, values in rows:
+        net = np.where(allowed & usable, values - first_price, -UNAVAILABLE)
         best = np.maximum.reduceat(net[order], starts)
         fits &= best > -UNAVAILABLE
         bound += np.where(fits, best, 0)
@@ -185,32 +200,52 @@ def _upper_bounds(instance: Instance, first_price: np.ndarray, household: list[i
     return zip(facilities[ranked].tolist(), bound[ranked].tolist(), strict=True)
 
 
-def _beds_in(instance: Instance, household: list[int], f: int) -> Iterator[tuple[int, ...]]:
-    """Every way to give each member a class of facility f they may use."""
+def _beds_in(instance: Instance, rows: list[tuple[np.ndarray, np.ndarray]], f: int) -> list[tuple[tuple[int, ...], int]]:
+    """Every way to give each member a class of facility f they may use, with its value."""
     classes = instance.classes_of_facility[instance.problem.facilities[f].id]
-    allowed = [[int(c) for c in classes if instance.group_mask(instance.group_of[i])[c]] for i in household]
-    return itertools.product(*allowed)
+    per_member = [
+        [(c, v) for c, v in zip(classes[allowed[classes]].tolist(), values[classes[allowed[classes]]].tolist())]
+        for allowed, values in rows
+    ]
+    return [
+        (tuple(c for c, _ in choice), sum(v for _, v in choice)) for choice in itertools.product(*per_member)
+    ]
 
 
 def _first_fit(
-    instance: Instance, prices: _Prices, households: list[list[int]], apart: list[tuple[int, int]]
+    instance: Instance,
+    prices: _Prices,
+    households: list[list[int]],
+    searched: list[_Search],
+    apart: list[tuple[int, int]],
 ) -> list[Option]:
-    """Highest priority first, each household's best option at the prices left, if it gains."""
+    """Highest priority first, each household's best option at the prices left, if it
+    gains: among its options when one still beats `beyond`, else by a new search. A
+    household found a new option gets it added to its options, for CP-SAT to choose."""
     avoid: dict[int, set[int]] = defaultdict(set)
     for i, j in apart:
         avoid[i].add(j)
         avoid[j].add(i)
     facility_of: dict[int, int] = {}
     chosen = []
-    for k, household in enumerate(households):
+    for k, (household, found) in enumerate(zip(households, searched, strict=True)):
         blocked = frozenset(facility_of[j] for i in household for j in avoid[i] if j in facility_of)
-        theirs = _options(instance, prices, household, k, apart, 1, blocked)
-        if theirs:
-            option = max(theirs, key=lambda o: o.value - prices.cost(o))
+        gain, option = _best(prices, found.options, blocked)
+        if gain <= found.beyond:
+            gain, option = _best(prices, _options(instance, prices, household, k, apart, 1, blocked).options, blocked)
+            if option is not None and option not in found.options:
+                found.options.append(option)
+        if option is not None and gain > 0:
             prices.take(option)
             chosen.append(option)
             facility_of.update(dict.fromkeys(household, option.facility))
     return chosen
+
+
+def _best(prices: _Prices, options: list[Option], blocked: frozenset[int]) -> tuple[int, Option | None]:
+    """The option gaining most at the current prices outside the blocked facilities."""
+    gains = ((option.value - prices.cost(option), option) for option in options if option.facility not in blocked)
+    return max(gains, key=lambda pair: pair[0], default=(0, None))
 
 
 def _choose(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver.explain import Explainer
-from solver.flow import assign_by_flow
+from solver.flow import FlowModel
 from solver.instance import Instance
 from solver.links import place_linked
 from solver.problem import Line, Method, PlacementPlan, PlacementProblem, Scores, Statistics, UnplacedReason
@@ -34,11 +34,12 @@ def solve(problem: PlacementProblem) -> PlacementPlan:
     started = time.perf_counter()
     instance = Instance(problem)
     everyone = range(len(problem.people))
-    relaxed = assign_by_flow(instance, everyone, instance.capacity)
+    flow = FlowModel(instance, everyone, instance.capacity)
+    relaxed = flow.solve(everyone, instance.capacity)
     couple_pairs, apart_pairs = couples(instance, everyone), keep_apart(instance, everyone)
     side = sorted({i for pair in couple_pairs + apart_pairs for i in pair})
     if side:
-        sides = _with_sides(instance, side, relaxed.assignment)
+        sides = _with_sides(instance, flow, side, relaxed.assignment)
         assignment, method, status = sides.assignment, Method.FLOW_AND_CP_SAT, sides.status
     else:
         assignment, method, status = relaxed.assignment, Method.FLOW, None
@@ -78,7 +79,7 @@ class _Sides:
     """CP-SAT proved optimality over the whole problem."""
 
 
-def _with_sides(instance: Instance, side: list[int], relaxed: dict[int, int]) -> _Sides:
+def _with_sides(instance: Instance, flow: FlowModel, side: list[int], relaxed: dict[int, int]) -> _Sides:
     """Couples and keep-apart pairs enforced: by CP-SAT over everyone when the problem is
     small, else by placing the linked households around the flow plan (solver/links.py)
     and the flow again for everyone else. CP-SAT's budgets are deterministic, a share of
@@ -95,7 +96,7 @@ def _with_sides(instance: Instance, side: list[int], relaxed: dict[int, int]) ->
     linked, status = place_linked(instance, relaxed, side, parameters.time_limit_s * LINKS_SHARE)
     in_side = set(side)
     unlinked = [i for i in everyone if i not in in_side]
-    rest = assign_by_flow(instance, unlinked, instance.capacity - _usage(instance, linked))
+    rest = flow.solve(unlinked, instance.capacity - _usage(instance, linked))
     return _Sides({**rest.assignment, **linked}, status, False)
 
 
