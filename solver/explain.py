@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +23,15 @@ _KIND_WORDS = {
 }
 
 
+class _GroupBeds(NamedTuple):
+    removed: list[RuleCount]
+    eligible_beds: int
+    left: int
+    """Of the eligible beds, how many the plan left free."""
+    lowest: int
+    """The lowest priority placed in an eligible class."""
+
+
 class Explainer:
     """Explains the unplaced people of one plan; work is shared by people of one group."""
 
@@ -33,15 +43,14 @@ class Explainer:
         self.lowest_priority = np.full(len(self.capacity), np.iinfo(np.int64).max)
         for person, c in assignment.items():
             self.lowest_priority[c] = min(self.lowest_priority[c], instance.problem.people[person].priority)
-        self._by_group: dict[int, tuple[np.ndarray, list[RuleCount], int]] = {}
+        self._by_group: dict[int, _GroupBeds] = {}
 
     def __call__(self, person: int, reason_hint: UnplacedReason | None) -> Unplaced:
         p = self.instance.problem.people[person]
-        rules, removed, eligible_beds = self._group(self.instance.group_of[person])
-        eligible = rules == ELIGIBLE
+        removed, eligible_beds, left, lowest = self._group(self.instance.group_of[person])
         if eligible_beds == 0:
             reason, words = UnplacedReason.NO_ELIGIBLE_BED, self._no_bed(person, removed)
-        elif reason_hint is not None and self.left[eligible].sum() > 0:
+        elif reason_hint is not None and left > 0:
             reason = reason_hint
             words = (
                 f"{eligible_beds} free beds fit, but no facility had one for each partner"
@@ -49,7 +58,7 @@ class Explainer:
                 else f"the {eligible_beds} free beds that fit are in facilities of people to keep apart from"
             )
         else:
-            reason, words = UnplacedReason.OUTRANKED, self._outranked(p.priority, eligible, eligible_beds)
+            reason, words = UnplacedReason.OUTRANKED, _outranked(p.priority, lowest, eligible_beds)
         return Unplaced(
             person_id=p.id,
             reason=reason,
@@ -59,12 +68,14 @@ class Explainer:
             eligible_beds=eligible_beds,
         )
 
-    def _group(self, g: int) -> tuple[np.ndarray, list[RuleCount], int]:
+    def _group(self, g: int) -> _GroupBeds:
         if g not in self._by_group:
             rules = self._first_broken(g)
             beds = np.bincount(rules, weights=self.capacity, minlength=ELIGIBLE + 1).astype(np.int64)
             removed = [RuleCount(rule, int(beds[k])) for k, rule in enumerate(RULES) if beds[k] > 0]
-            self._by_group[g] = (rules, removed, int(beds[ELIGIBLE]))
+            eligible = rules == ELIGIBLE
+            lowest = int(self.lowest_priority[eligible].min()) if eligible.any() else 0
+            self._by_group[g] = _GroupBeds(removed, int(beds[ELIGIBLE]), int(self.left[eligible].sum()), lowest)
         return self._by_group[g]
 
     def _first_broken(self, g: int) -> np.ndarray:
@@ -115,11 +126,11 @@ class Explainer:
             words.append("outside couple rooms")
         return " ".join(words)
 
-    def _outranked(self, priority: int, eligible: np.ndarray, eligible_beds: int) -> str:
-        lowest = int(self.lowest_priority[eligible].min())
-        if lowest >= priority:
-            return (
-                f"all {eligible_beds} free beds that fit went to people of priority {lowest} or more"
-                f" (this one: {priority})"
-            )
-        return f"all {eligible_beds} free beds that fit went to others, to place more people in priority order"
+
+def _outranked(priority: int, lowest: int, eligible_beds: int) -> str:
+    """`lowest`: the lowest priority placed in a class that fits."""
+    if lowest >= priority:
+        return (
+            f"all {eligible_beds} free beds that fit went to people of priority {lowest} or more (this one: {priority})"
+        )
+    return f"all {eligible_beds} free beds that fit went to others, to place more people in priority order"

@@ -14,9 +14,12 @@ Network, one unit of flow per person:
   same type, at zero care: the graph grows with anchors × nearby classes, not with
   people × beds. Going the long way to a nearby class is never optimal (it forgoes the
   care points on the same capacity), so the plan's values equal the flow's cost;
-- groups with facility restrictions (exclusions, a partner's facility) go straight to
-  their allowed classes for the types their restrictions touch, and through routes for
-  the rest. No arc is dropped unless a hard rule forbids it.
+- an anchor-free route reaches its classes through *blocks* of about √n classes (by
+  facility), so that a group excluded from some facilities, for a type they have beds
+  of, uses every block without an excluded class whole and goes straight only to the
+  allowed classes of the other blocks and to those near its anchor (with their care
+  points): √n arcs, not n. A group bound to a partner's facility goes straight to the
+  classes there. No arc is dropped unless a hard rule forbids it.
 
 Every person has a zero-value arc to the sink, so the flow is always feasible, and the
 minimum cost is minus the maximum total value.
@@ -24,6 +27,7 @@ minimum cost is minus the maximum total value.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,7 +94,8 @@ class _Network:
         )
 
 
-PEOPLE, GROUP, ANCHORED_ROUTE, FREE_ROUTE, BED_CLASS = range(5)
+PEOPLE, GROUP, ANCHORED_ROUTE, FREE_ROUTE, BLOCK, BED_CLASS = range(6)  # arcs only go to higher layers
+MIN_BLOCK = 16
 
 
 def assign_by_flow(instance: Instance, people: Sequence[int], capacity: np.ndarray) -> FlowResult:
@@ -160,7 +165,8 @@ class FlowModel:
         used = used[self.heads[used] != 0]  # flows into the sink: beds used, or people left out
         used = used[np.lexsort((used, self.layer[self.tails[used]]))]
         assignment: dict[int, int] = {}
-        for tail, head, flow in zip(self.tails[used].tolist(), self.heads[used].tolist(), flows[used].tolist()):
+        arcs = zip(self.tails[used].tolist(), self.heads[used].tolist(), flows[used].tolist(), strict=True)
+        for tail, head, flow in arcs:
             queue = tokens[tail]
             moved = [queue.popleft() for _ in range(flow)]
             if head in bed_class_of:
@@ -180,10 +186,10 @@ def _bed_class_nodes(instance: Instance, network: _Network, capacity: np.ndarray
 
 
 def _people_classes(instance: Instance, people: Sequence[int]) -> dict[tuple[int, int], list[int]]:
-    """People of one group and one priority, in input order."""
+    """People of one group and one priority (partners' shared: Instance.flow_priority), in input order."""
     classes: dict[tuple[int, int], list[int]] = {}
     for i in sorted(people):
-        classes.setdefault((instance.group_of[i], instance.problem.people[i].priority), []).append(i)
+        classes.setdefault((instance.group_of[i], instance.flow_priority[i]), []).append(i)
     return classes
 
 
@@ -195,6 +201,7 @@ class _Routes:
         self.instance, self.network, self.capacity, self.class_node = instance, network, capacity, class_node
         self.nodes: dict[tuple[Point | None, int, Needs | None], int] = {}
         self.room: dict[Needs | None, np.ndarray] = {}
+        self.blocks: dict[tuple[int, Needs | None], _Blocks] = {}
 
     def __call__(self, anchor: Point | None, t: int, partner: Needs | None) -> int:
         key = (anchor, t, partner)
@@ -216,12 +223,17 @@ class _Routes:
             self.room[partner] = room
         return candidates[self.room[partner][self.instance.class_facility[candidates]]]
 
+    def free_blocks(self, t: int, partner: Needs | None) -> _Blocks:
+        self(None, t, partner)
+        return self.blocks[t, partner]
+
     def _build(self, anchor: Point | None, t: int, partner: Needs | None) -> int:
         instance, network = self.instance, self.network
         classes = self.open_classes(instance.classes_of_type[t], partner)
         if anchor is None:
             node = network.node(FREE_ROUTE)
-            network.arcs(node, self.class_node[classes], network.unbounded, 0)
+            blocks = self.blocks[t, partner] = _Blocks.of(instance, network, classes, self.class_node)
+            network.arcs(node, blocks.nodes, network.unbounded, 0)
             return node
         node = network.node(ANCHORED_ROUTE)
         care = instance.care_row(anchor)[instance.class_facility[classes]]
@@ -246,13 +258,42 @@ def _connect_group(
         return
     allowed = instance.group_mask(g)
     touched = _touched_types(instance, group.excluded_facility_ids, group.partner_facility_id)
-    free = [t for t in types if touched is not None and t not in touched]
-    network.arcs(node, [routes(group.anchor, t, group.partner_needs) for t in free], network.unbounded, 0)
-    if touched is not None:
-        allowed = allowed & np.isin(instance.class_type, list(touched))
-    direct = routes.open_classes(np.flatnonzero(allowed), group.partner_needs)
-    care = instance.care_row(group.anchor)[instance.class_facility[direct]]
-    network.arcs(node, class_node[direct], network.unbounded, -care)
+    if touched is None:  # bound to the partner's facility: its few classes, straight
+        direct = routes.open_classes(np.flatnonzero(allowed), group.partner_needs)
+        care = instance.care_row(group.anchor)[instance.class_facility[direct]]
+        network.arcs(node, class_node[direct], network.unbounded, -care)
+        return
+    for t in types:
+        if t not in touched:
+            network.arcs(node, [routes(group.anchor, t, group.partner_needs)], network.unbounded, 0)
+            continue
+        blocks = routes.free_blocks(t, group.partner_needs)
+        excluded = ~allowed[blocks.classes]
+        spoiled = np.bincount(blocks.block_of, weights=excluded, minlength=len(blocks.nodes)) > 0
+        network.arcs(node, blocks.nodes[~spoiled], network.unbounded, 0)
+        care = instance.care_row(group.anchor)[instance.class_facility[blocks.classes]]
+        direct = ~excluded & (spoiled[blocks.block_of] | (care > 0))
+        network.arcs(node, class_node[blocks.classes[direct]], network.unbounded, -care[direct])
+
+
+@dataclass(frozen=True, slots=True)
+class _Blocks:
+    """An anchor-free route's classes, by facility, in blocks of about √n, each a node."""
+
+    classes: np.ndarray
+    block_of: np.ndarray
+    """Block index of each class."""
+    nodes: np.ndarray
+
+    @staticmethod
+    def of(instance: Instance, network: _Network, classes: np.ndarray, class_node: np.ndarray) -> _Blocks:
+        classes = classes[np.argsort(instance.class_facility[classes], kind="stable")]
+        size = max(MIN_BLOCK, math.isqrt(len(classes)))
+        block_of = np.arange(len(classes)) // size
+        nodes = np.array([network.node(BLOCK) for _ in range(-(-len(classes) // size))], dtype=np.int32)
+        for k, node in enumerate(nodes.tolist()):
+            network.arcs(node, class_node[classes[k * size : (k + 1) * size]], network.unbounded, 0)
+        return _Blocks(classes, block_of, nodes)
 
 
 def _touched_types(instance: Instance, excluded: frozenset[str], partner_facility: str | None) -> set[int] | None:

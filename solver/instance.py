@@ -102,6 +102,22 @@ class Instance:
         self.groups = list(group_index)
         self.weight = placement_weight(len(problem.people), parameters)
 
+    @cached_property
+    def flow_priority(self) -> list[int]:
+        """Each person's priority in the flow: partners share theirs equally (the higher
+        gives the lower half the difference, rounded down). Partners are placed together
+        or not at all, so no plan's value moves and the flow still bounds every plan, but
+        more tightly: it can no longer gain by placing the higher partner alone."""
+        people = self.problem.people
+        index = {p.id: i for i, p in enumerate(people)}
+        priority = [p.priority for p in people]
+        for i, p in enumerate(people):
+            j = index.get(p.partner_id) if p.partner_id is not None else None
+            if j is not None and j != i and priority[i] > priority[j] and people[j].partner_id == p.id:
+                share = (priority[i] - priority[j]) // 2
+                priority[i], priority[j] = priority[i] - share, priority[j] + share
+        return priority
+
     @property
     def parameters(self) -> Parameters:
         return self.problem.parameters

@@ -29,6 +29,9 @@ from solver.sides import couples, cp_solver, keep_apart
 
 UNAVAILABLE = np.iinfo(np.int64).max // 4  # a price no value reaches: no bed to take
 
+Rows = list[tuple[np.ndarray, np.ndarray]]
+"""Each member of a household: the bed classes it may use (mask), its value in each."""
+
 
 @dataclass(frozen=True, slots=True)
 class Option:
@@ -180,11 +183,9 @@ def _options(
     return _Search(options, best[0][0] if len(best) == keep else 0)
 
 
-def _upper_bounds(
-    instance: Instance, first_price: np.ndarray, rows: list[tuple[np.ndarray, np.ndarray]]
-) -> Iterator[tuple[int, int]]:
+def _upper_bounds(instance: Instance, first_price: np.ndarray, rows: Rows) -> Iterator[tuple[int, int]]:
     """(facility, upper bound on the household's gain there), best first, where every
-    member may have a bed. Rows: each member's allowed classes and values."""
+    member may have a bed."""
     starts, order = instance.facility_slices
     bound = np.zeros(len(starts), dtype=np.int64)
     fits = np.ones(len(starts), dtype=bool)
@@ -200,16 +201,14 @@ def _upper_bounds(
     return zip(facilities[ranked].tolist(), bound[ranked].tolist(), strict=True)
 
 
-def _beds_in(instance: Instance, rows: list[tuple[np.ndarray, np.ndarray]], f: int) -> list[tuple[tuple[int, ...], int]]:
+def _beds_in(instance: Instance, rows: Rows, f: int) -> list[tuple[tuple[int, ...], int]]:
     """Every way to give each member a class of facility f they may use, with its value."""
     classes = instance.classes_of_facility[instance.problem.facilities[f].id]
-    per_member = [
-        [(c, v) for c, v in zip(classes[allowed[classes]].tolist(), values[classes[allowed[classes]]].tolist())]
-        for allowed, values in rows
-    ]
-    return [
-        (tuple(c for c, _ in choice), sum(v for _, v in choice)) for choice in itertools.product(*per_member)
-    ]
+    per_member = []
+    for allowed, values in rows:
+        usable = classes[allowed[classes]]
+        per_member.append(list(zip(usable.tolist(), values[usable].tolist(), strict=True)))
+    return [(tuple(c for c, _ in choice), sum(v for _, v in choice)) for choice in itertools.product(*per_member)]
 
 
 def _first_fit(
@@ -233,13 +232,21 @@ def _first_fit(
         gain, option = _best(prices, found.options, blocked)
         if gain <= found.beyond:
             gain, option = _best(prices, _options(instance, prices, household, k, apart, 1, blocked).options, blocked)
-            if option is not None and option not in found.options:
-                found.options.append(option)
+            option = _known(found.options, option)
         if option is not None and gain > 0:
             prices.take(option)
             chosen.append(option)
             facility_of.update(dict.fromkeys(household, option.facility))
     return chosen
+
+
+def _known(options: list[Option], option: Option | None) -> Option | None:
+    """The option as one of the household's options, added if new: CP-SAT knows options by
+    identity, so an equal copy must not stand in for one in the hint."""
+    if option is None or option in options:
+        return None if option is None else options[options.index(option)]
+    options.append(option)
+    return option
 
 
 def _best(prices: _Prices, options: list[Option], blocked: frozenset[int]) -> tuple[int, Option | None]:
