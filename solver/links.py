@@ -7,8 +7,9 @@ of the person who loses it (the cheapest occupant of the class first).
 Each *household* (people linked as partners, transitively; anyone else linked is a
 household of one) gets its options: its best few facilities at those prices, with every
 way to give each member a bed there. A first fit by priority picks one option per
-household; CP-SAT, hinted with it, chooses again over all options at once (households
-compete for couple rooms and cheap beds), with keep-apart pairs never in one facility.
+household; where the options are few enough, CP-SAT, hinted with it, chooses again over
+all of them at once (households compete for couple rooms and cheap beds), with
+keep-apart pairs never in one facility.
 Finally the flow places everyone unlinked again, exactly, in the beds left.
 """
 
@@ -28,6 +29,16 @@ from solver.instance import Instance
 from solver.sides import couples, cp_solver, keep_apart
 
 UNAVAILABLE = np.iinfo(np.int64).max // 4  # a price no value reaches: no bed to take
+
+CHOICE_MAX_OPTIONS = 5_000
+"""Above this many options CP-SAT is not run: within its budget it did not improve on
+the first fit (Île-de-France: 14,500 options, none better in 0.2 s of deterministic
+time; France: no solution at all), and building its model costs seconds."""
+SKIPPED = "SKIPPED"
+RANKED = 64
+"""Facilities remembered per household from the first search, for the first fit's later
+searches to walk before searching everything again."""
+"""The CP-SAT status reported when the first fit stands alone."""
 
 Rows = list[tuple[np.ndarray, np.ndarray]]
 """Each member of a household: the bed classes it may use (mask), its value in each."""
@@ -57,6 +68,11 @@ class _Prices:
         self.taken: Counter[int] = Counter()
         self.next = self.first()
         """The price of one more bed of every class, kept up to date as beds are taken."""
+        self.two = self.of_two()
+        """The price of two more beds of every class (partners sharing a class), likewise."""
+
+    def of_two(self) -> np.ndarray:
+        return np.array([self.of(c, 2) for c in range(len(self.free))], dtype=np.int64)
 
     def first(self) -> np.ndarray:
         """The price of one bed of every class before any is taken."""
@@ -79,12 +95,14 @@ class _Prices:
         fresh = copy.copy(self)
         fresh.taken = Counter()
         fresh.next = self.first()
+        fresh.two = fresh.of_two()
         return fresh
 
     def take(self, option: Option) -> None:
         self.taken.update(option.beds.values())
         for c in option.beds.values():
             self.next[c] = self.of(c, 1)
+            self.two[c] = self.of(c, 2)
 
     def cost(self, option: Option) -> int:
         return self.of_beds(tuple(option.beds.values()))
@@ -111,6 +129,8 @@ def place_linked(
     for option in first_fit:
         if option not in options[option.household]:
             options[option.household].append(option)
+    if sum(map(len, options)) > CHOICE_MAX_OPTIONS:
+        return {i: c for option in first_fit for i, c in option.beds.items()}, SKIPPED
     chosen, status = _choose(instance, prices, options, apart, first_fit, seconds)
     return {i: c for option in chosen for i, c in option.beds.items()}, status
 
@@ -142,6 +162,11 @@ class _Search:
     """No facility left out gains more than this at the prices searched: prices only
     rise as beds are taken, so a found option gaining at least this much later is still
     the best of all."""
+    ranked: list[tuple[int, int]]
+    """The first RANKED facilities the household fits in, with their bounds then: bounds
+    still, as prices only rise."""
+    complete: bool
+    """`ranked` holds every facility the household fits in."""
 
 
 def _options(
@@ -159,11 +184,12 @@ def _options(
     of one bed), and the visit stops when that bound cannot beat the `keep` best found:
     the facilities found are the best, not a guess."""
     if any(i in household and j in household for i, j in apart):
-        return _Search([], 0)
-    rows = [(instance.group_mask(instance.group_of[i]), instance.value_row(i)) for i in household]
+        return _Search([], 0, [], True)
+    rows = _rows(instance, household)
     best: list[tuple[int, int]] = []  # min-heap of (best gain, facility)
     found: dict[int, list[tuple[tuple[int, ...], int]]] = {}
-    for f, optimistic in _upper_bounds(instance, prices.next, rows):
+    ranking = list(_upper_bounds(instance, prices, rows))
+    for f, optimistic in ranking:
         if f in blocked:
             continue
         if optimistic <= (best[0][0] if len(best) == keep else 0):
@@ -180,25 +206,83 @@ def _options(
         for _, f in sorted(best, reverse=True)
         for beds, value in found[f]
     ]
-    return _Search(options, best[0][0] if len(best) == keep else 0)
+    return _Search(options, best[0][0] if len(best) == keep else 0, ranking[:RANKED], len(ranking) <= RANKED)
 
 
-def _upper_bounds(instance: Instance, first_price: np.ndarray, rows: Rows) -> Iterator[tuple[int, int]]:
+def _rows(instance: Instance, household: list[int]) -> Rows:
+    return [(instance.group_mask(instance.group_of[i]), instance.value_row(i)) for i in household]
+
+
+def _search_again(
+    instance: Instance,
+    prices: _Prices,
+    household: list[int],
+    k: int,
+    apart: list[tuple[int, int]],
+    found: _Search,
+    blocked: frozenset[int],
+) -> tuple[int, Option | None]:
+    """The household's best option at the current prices: facilities walked in the first
+    search's order, stopping once no bound left beats the best found; a full search
+    only if the walk runs past the facilities ranked."""
+    rows = _rows(instance, household)
+    best_gain, best = 0, None
+    for f, bound in found.ranked:
+        if bound <= best_gain:
+            return best_gain, best
+        if f in blocked:
+            continue
+        for beds, value in _beds_in(instance, rows, f):
+            if (gain := value - prices.of_beds(beds)) > best_gain:
+                best_gain, best = gain, Option(k, f, dict(zip(household, beds, strict=True)), value)
+    if found.complete:
+        return best_gain, best
+    return _best(prices, _options(instance, prices, household, k, apart, 1, blocked).options, blocked)
+
+
+def _upper_bounds(instance: Instance, prices: _Prices, rows: Rows) -> Iterator[tuple[int, int]]:
     """(facility, upper bound on the household's gain there), best first, where every
-    member may have a bed."""
+    member may have a bed. Exact for one member or two (the best classes of each, or the
+    best class for both at the price of two beds); more members add their best classes."""
     starts, order = instance.facility_slices
-    bound = np.zeros(len(starts), dtype=np.int64)
-    fits = np.ones(len(starts), dtype=bool)
-    usable = first_price < UNAVAILABLE
-    for allowed, values in rows:
-        net = np.where(allowed & usable, values - first_price, -UNAVAILABLE)
-        best = np.maximum.reduceat(net[order], starts)
-        fits &= best > -UNAVAILABLE
-        bound += np.where(fits, best, 0)
+    usable = prices.next < UNAVAILABLE
+    nets = [np.where(allowed & usable, values - prices.next, -UNAVAILABLE)[order] for allowed, values in rows]
+    bests = [np.maximum.reduceat(net, starts) for net in nets]
+    if len(rows) == 2:
+        bound = _best_two(instance, prices, rows, nets, bests)
+    else:
+        bound = np.sum(bests, axis=0) if len(bests) > 1 else bests[0]
+    fits = np.logical_and.reduce([best > -UNAVAILABLE for best in bests]) & (bound > -UNAVAILABLE)
     facilities = instance.class_facility[order[starts]]
     candidates = np.flatnonzero(fits)
     ranked = candidates[np.argsort(-bound[candidates], kind="stable")]
     return zip(facilities[ranked].tolist(), bound[ranked].tolist(), strict=True)
+
+
+def _best_two(
+    instance: Instance, prices: _Prices, rows: Rows, nets: list[np.ndarray], bests: list[np.ndarray]
+) -> np.ndarray:
+    """Per facility, the best gain of two members: each in a different class (one's best
+    with the other's best elsewhere), or both in one class at the price of two beds."""
+    starts, order = instance.facility_slices
+    position = np.arange(len(order))
+    segment = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(order)]))
+    first_best, second = [], []
+    for net, best in zip(nets, bests, strict=True):
+        at = np.minimum.reduceat(np.where(net == best[segment], position, len(order)), starts)
+        without = net.copy()
+        without[at] = -UNAVAILABLE
+        first_best.append(at)
+        second.append(np.maximum.reduceat(without, starts))
+    apart = np.where(
+        first_best[0] != first_best[1],
+        bests[0] + bests[1],
+        np.maximum(bests[0] + second[1], second[0] + bests[1]),
+    )
+    (allowed_a, values_a), (allowed_b, values_b) = rows
+    shared = allowed_a & allowed_b & (prices.two < UNAVAILABLE)
+    together = np.where(shared, values_a + values_b - prices.two, -UNAVAILABLE)[order]
+    return np.maximum(np.maximum(apart, -UNAVAILABLE), np.maximum.reduceat(together, starts))
 
 
 def _beds_in(instance: Instance, rows: Rows, f: int) -> list[tuple[tuple[int, ...], int]]:
@@ -231,7 +315,7 @@ def _first_fit(
         blocked = frozenset(facility_of[j] for i in household for j in avoid[i] if j in facility_of)
         gain, option = _best(prices, found.options, blocked)
         if gain <= found.beyond:
-            gain, option = _best(prices, _options(instance, prices, household, k, apart, 1, blocked).options, blocked)
+            gain, option = _search_again(instance, prices, household, k, apart, found, blocked)
             option = _known(found.options, option)
         if option is not None and gain > 0:
             prices.take(option)
