@@ -9,6 +9,7 @@ import numpy as np
 
 from solver.instance import Instance
 from solver.problem import Gender, Kind, Rule, RuleCount, Unplaced, UnplacedReason
+from solver.rules import Needs
 
 RULES = list(Rule)
 _FIRST = (Rule.KIND, Rule.CONSENT)  # checked before distance and facility rules
@@ -38,12 +39,14 @@ class Explainer:
     def __init__(self, instance: Instance, assignment: Mapping[int, int]) -> None:
         self.instance = instance
         self.capacity = np.array([b.capacity for b in instance.problem.bed_classes], dtype=np.int64)
+        self.free_beds = int(self.capacity.sum())
         used = np.bincount(list(assignment.values()), minlength=len(self.capacity)) if assignment else 0
         self.left = self.capacity - used
         self.lowest_priority = np.full(len(self.capacity), np.iinfo(np.int64).max)
         for person, c in assignment.items():
             self.lowest_priority[c] = min(self.lowest_priority[c], instance.problem.people[person].priority)
         self._by_group: dict[int, _GroupBeds] = {}
+        self._by_needs: dict[Needs, np.ndarray] = {}
 
     def __call__(self, person: int, reason_hint: UnplacedReason | None) -> Unplaced:
         p = self.instance.problem.people[person]
@@ -63,7 +66,7 @@ class Explainer:
             person_id=p.id,
             reason=reason,
             explanation=words,
-            free_beds=int(self.capacity.sum()),
+            free_beds=self.free_beds,
             beds_removed=removed,
             eligible_beds=eligible_beds,
         )
@@ -78,17 +81,19 @@ class Explainer:
             self._by_group[g] = _GroupBeds(removed, int(beds[ELIGIBLE]), int(self.left[eligible].sum()), lowest)
         return self._by_group[g]
 
+    def _type_rules(self, needs: Needs) -> np.ndarray:
+        """Each class's first broken type rule for these needs (shared by groups with them)."""
+        if needs not in self._by_needs:
+            types = self.instance.types
+            broken = [self.instance.type_rule(needs, t) for t in range(len(types))]
+            by_type = np.array([ELIGIBLE if r is None else RULES.index(r) for r in broken] + [ELIGIBLE])
+            self._by_needs[needs] = by_type[self.instance.class_type]
+        return self._by_needs[needs]
+
     def _first_broken(self, g: int) -> np.ndarray:
         """Each class's first broken rule (as an index into RULES), or ELIGIBLE."""
         instance, group = self.instance, self.instance.groups[g]
-        by_type = np.array(
-            [
-                RULES.index(r) if (r := instance.type_rule(group.needs, t)) else ELIGIBLE
-                for t in range(len(instance.types))
-            ]
-            + [ELIGIBLE]
-        )
-        rules = by_type[instance.class_type] if len(instance.class_type) else np.zeros(0, dtype=np.int64)
+        rules = self._type_rules(group.needs)
         early = np.isin(rules, [RULES.index(r) for r in _FIRST])
         later = rules.copy()
         later[~instance.facility_rules_allow(group)] = RULES.index(
