@@ -248,11 +248,13 @@ def _upper_bounds(instance: Instance, prices: _Prices, rows: Rows) -> Iterator[t
     usable = prices.next < UNAVAILABLE
     nets = [np.where(allowed & usable, values - prices.next, -UNAVAILABLE)[order] for allowed, values in rows]
     bests = [np.maximum.reduceat(net, starts) for net in nets]
+    impossible = -UNAVAILABLE // 2  # a sum that counts an impossible bed stays below this
+    fits = np.logical_and.reduce([best > impossible for best in bests])
     if len(rows) == 2:
         bound = _best_two(instance, prices, rows, nets, bests)
-    else:
-        bound = np.sum(bests, axis=0) if len(bests) > 1 else bests[0]
-    fits = np.logical_and.reduce([best > -UNAVAILABLE for best in bests]) & (bound > -UNAVAILABLE)
+        fits &= bound > impossible
+    else:  # added only where all fit, so that many impossible beds cannot overflow
+        bound = np.sum([np.where(fits, best, 0) for best in bests], axis=0)
     facilities = instance.class_facility[order[starts]]
     candidates = np.flatnonzero(fits)
     ranked = candidates[np.argsort(-bound[candidates], kind="stable")]

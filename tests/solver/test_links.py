@@ -3,6 +3,13 @@ takes at scale), on problems small enough to see the right answer by hand."""
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
+from solver import links
+from solver.flow import FlowModel
+from solver.instance import Instance
 from solver.problem import Gender, GenderPolicy, Parameters
 from tests.solver.build import bed, facility, person, problem
 from tests.solver.test_properties import solve_as_at_scale
@@ -44,3 +51,32 @@ def test_keep_apart_sends_the_lower_priority_elsewhere() -> None:
     plan = solve_as_at_scale(problem(people, hotels, beds))
     assert _placements(plan) == {"x": "n", "y": "f"}
     assert plan.statistics.side_people == 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_facility_gains_of_a_couple_are_exact(seed: int) -> None:
+    """_upper_bounds gives a two-member household's best gain in each facility exactly
+    (what the option search relies on to stop early), checked against every bed choice."""
+    rng = random.Random(seed)
+    hotels = [facility(f"h{n}") for n in range(12)]
+    beds = [
+        bed(f"b{n}-{k}", f"h{n}", rng.randint(1, 2), couple_room=k == 0, nightly_cost_cents=rng.randrange(0, 9000, 100))
+        for n in range(12)
+        for k in range(rng.randint(1, 3))
+    ]
+    singles = [person(f"s{k}", rng.randint(10, 60)) for k in range(25)]
+    couple = [person("a", 40, WOMAN, partner_id="b"), person("b", 30, partner_id="a")]
+    instance = Instance(problem([*singles, *couple], hotels, beds))
+    everyone = range(len(instance.problem.people))
+    relaxed = FlowModel(instance, everyone, instance.capacity).solve(everyone, instance.capacity)
+    household = [25, 26]
+    prices = links._Prices(instance, {i: c for i, c in relaxed.assignment.items() if i not in household})
+    rows = links._rows(instance, household)
+    gains = dict(links._upper_bounds(instance, prices, rows))
+    brute = {
+        f: max(value - prices.of_beds(beds) for beds, value in choices)
+        for f in range(len(hotels))
+        if (choices := links._beds_in(instance, rows, f))
+        and max(value - prices.of_beds(beds) for beds, value in choices) > -links.UNAVAILABLE // 2  # beds to be had
+    }
+    assert gains == brute
