@@ -110,18 +110,20 @@ class FlowModel:
 
     def __init__(self, instance: Instance, people: Sequence[int], capacity: np.ndarray) -> None:
         network = _Network(len(people))
-        self.class_node, self.bed_arcs = _bed_class_nodes(instance, network, capacity)
+        self.bed_classes, bed_nodes, self.bed_arcs = _bed_class_nodes(instance, network, capacity)
+        self.class_of_node = dict(zip(bed_nodes.tolist(), self.bed_classes.tolist(), strict=True))
         self.people_classes = _people_classes(instance, people)
-        self.class_arcs = np.zeros(len(self.people_classes), dtype=np.int64)
-        self.class_nodes = np.zeros(len(self.people_classes), dtype=np.int32)
+        self.people_arcs = np.zeros(len(self.people_classes), dtype=np.int64)
+        self.people_nodes = np.zeros(len(self.people_classes), dtype=np.int32)
         group_node: dict[int, int] = {}
         for k, ((g, priority), members) in enumerate(self.people_classes.items()):
-            node = self.class_nodes[k] = network.node(PEOPLE)
+            node = self.people_nodes[k] = network.node(PEOPLE)
             if g not in group_node:
                 group_node[g] = network.node(GROUP)
-            self.class_arcs[k] = network.arcs(node, [group_node[g], 0], len(members), [-priority * instance.weight, 0])
+            # two arcs: into the group (placed), then straight to the sink (left unplaced)
+            self.people_arcs[k] = network.arcs(node, [group_node[g], 0], len(members), [-priority * instance.weight, 0])
         node_of_class = np.full(len(capacity), -1, dtype=np.int32)
-        node_of_class[list(self.class_node)] = list(self.class_node.values())
+        node_of_class[self.bed_classes] = bed_nodes
         routes = _Routes(instance, network, capacity, node_of_class)
         for g, node in group_node.items():
             _connect_group(instance, network, routes, g, node, node_of_class)
@@ -138,13 +140,13 @@ class FlowModel:
         counts = np.array([len(m) for m in members], dtype=np.int64)
         supply = np.zeros(len(self.layer), dtype=np.int64)
         supply[0] = -len(chosen)
-        supply[self.class_nodes] = counts
+        supply[self.people_nodes] = counts
         capacities = self.capacities.copy()
-        capacities[self.class_arcs] = counts
-        capacities[self.class_arcs + 1] = counts
-        capacities[self.bed_arcs] = capacity[np.fromiter(self.class_node, dtype=np.int64, count=len(self.bed_arcs))]
+        capacities[self.people_arcs] = counts
+        capacities[self.people_arcs + 1] = counts
+        capacities[self.bed_arcs] = capacity[self.bed_classes]
         flows, cost = self._min_cost_flow(supply, capacities)
-        tokens = {int(node): deque(m) for node, m in zip(self.class_nodes, members, strict=True)}
+        tokens = {int(node): deque(m) for node, m in zip(self.people_nodes, members, strict=True)}
         assignment = self._decompose(flows, tokens)
         return FlowResult(assignment, -cost, len(self.layer), len(self.tails), len(self.people_classes))
 
@@ -160,7 +162,6 @@ class FlowModel:
     def _decompose(self, flows: np.ndarray, tokens: dict[int, deque[int]]) -> dict[int, int]:
         """Follow the flow layer by layer, handing people on: any split is valid, because
         everyone reaching a node may use every class beyond it."""
-        bed_class_of = {node: c for c, node in self.class_node.items()}
         used = np.flatnonzero(flows > 0)
         used = used[self.heads[used] != 0]  # flows into the sink: beds used, or people left out
         used = used[np.lexsort((used, self.layer[self.tails[used]]))]
@@ -169,20 +170,23 @@ class FlowModel:
         for tail, head, flow in arcs:
             queue = tokens[tail]
             moved = [queue.popleft() for _ in range(flow)]
-            if head in bed_class_of:
-                assignment.update(dict.fromkeys(moved, bed_class_of[head]))
+            if head in self.class_of_node:
+                assignment.update(dict.fromkeys(moved, self.class_of_node[head]))
             else:
                 tokens.setdefault(head, deque()).extend(moved)
         return assignment
 
 
-def _bed_class_nodes(instance: Instance, network: _Network, capacity: np.ndarray) -> tuple[dict[int, int], np.ndarray]:
-    """Bed class → its node, and each node's arc to the sink (in the dict's order)."""
-    nodes, arcs = {}, []
-    for c in np.flatnonzero(capacity > 0).tolist():
-        nodes[c] = network.node(BED_CLASS)
-        arcs.append(network.arcs(nodes[c], [0], int(capacity[c]), -int(instance.bed_value[c])))
-    return nodes, np.array(arcs, dtype=np.int64)
+def _bed_class_nodes(
+    instance: Instance, network: _Network, capacity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(classes with free beds, their nodes, each node's arc to the sink)."""
+    classes = np.flatnonzero(capacity > 0)
+    nodes, arcs = [], []
+    for c in classes.tolist():
+        nodes.append(network.node(BED_CLASS))
+        arcs.append(network.arcs(nodes[-1], [0], int(capacity[c]), -int(instance.bed_value[c])))
+    return classes, np.array(nodes, dtype=np.int32), np.array(arcs, dtype=np.int64)
 
 
 def _people_classes(instance: Instance, people: Sequence[int]) -> dict[tuple[int, int], list[int]]:

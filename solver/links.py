@@ -35,10 +35,10 @@ CHOICE_MAX_OPTIONS = 5_000
 the first fit (Île-de-France: 14,500 options, none better in 0.2 s of deterministic
 time; France: no solution at all), and building its model costs seconds."""
 SKIPPED = "SKIPPED"
+"""The CP-SAT status reported when the first fit stands alone."""
 RANKED = 64
 """Facilities remembered per household from the first search, for the first fit's later
 searches to walk before searching everything again."""
-"""The CP-SAT status reported when the first fit stands alone."""
 
 Rows = list[tuple[np.ndarray, np.ndarray]]
 """Each member of a household: the bed classes it may use (mask), its value in each."""
@@ -125,10 +125,7 @@ def place_linked(
     keep = instance.parameters.candidate_facilities
     searched = [_options(instance, prices, h, k, apart, keep) for k, h in enumerate(households)]
     options = [found.options for found in searched]
-    first_fit = _first_fit(instance, prices, households, searched, apart)
-    for option in first_fit:
-        if option not in options[option.household]:
-            options[option.household].append(option)
+    first_fit = _first_fit(instance, prices, households, searched, apart)  # adds the options it finds
     if sum(map(len, options)) > CHOICE_MAX_OPTIONS:
         return {i: c for option in first_fit for i, c in option.beds.items()}, SKIPPED
     chosen, status = _choose(instance, prices, options, apart, first_fit, seconds)
@@ -180,8 +177,8 @@ def _options(
 ) -> _Search:
     """Every choice of beds in the household's best `keep` facilities at the current prices.
 
-    Facilities are visited best upper bound first (each member's best class at the price
-    of one bed), and the visit stops when that bound cannot beat the `keep` best found:
+    Facilities are visited best bound first (_upper_bounds: the exact gain for one or two
+    members), and the visit stops when that bound cannot beat the `keep` best found:
     the facilities found are the best, not a guess."""
     if any(i in household and j in household for i, j in apart):
         return _Search([], 0, [], True)
