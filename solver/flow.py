@@ -199,13 +199,20 @@ def _people_classes(instance: Instance, people: Sequence[int]) -> dict[tuple[int
 
 class _Routes:
     """Route nodes, created on first use: (anchor, type, partner's needs) → bed classes of
-    that type, in facilities with a bed for the partner too when there is one."""
+    that type, in facilities with a bed for the partner too when there is one.
+
+    Routes reaching the same classes at the same care points are one node, whatever key
+    led to them: many partners' needs leave the same classes open (at France, 124 needs
+    gave 7,547 anchor-free routes over only 372 distinct sets of classes)."""
 
     def __init__(self, instance: Instance, network: _Network, capacity: np.ndarray, class_node: np.ndarray) -> None:
         self.instance, self.network, self.capacity, self.class_node = instance, network, capacity, class_node
         self.nodes: dict[tuple[Point | None, int, Needs | None], int] = {}
         self.room: dict[Needs | None, np.ndarray] = {}
         self.blocks: dict[tuple[int, Needs | None], _Blocks] = {}
+        self.shared: dict[tuple[Point | None, bytes, int], int] = {}
+        """(anchor, near classes, anchor-free route) or (None, classes, −1) → node."""
+        self.blocks_of_node: dict[int, _Blocks] = {}
 
     def __call__(self, anchor: Point | None, t: int, partner: Needs | None) -> int:
         key = (anchor, t, partner)
@@ -228,23 +235,33 @@ class _Routes:
         return candidates[self.room[partner][self.instance.class_facility[candidates]]]
 
     def free_blocks(self, t: int, partner: Needs | None) -> _Blocks:
-        self(None, t, partner)
-        return self.blocks[t, partner]
+        return self.blocks_of_node[self(None, t, partner)]
 
     def _build(self, anchor: Point | None, t: int, partner: Needs | None) -> int:
         instance, network = self.instance, self.network
         classes = self.open_classes(instance.classes_of_type[t], partner)
         if anchor is None:
-            node = network.node(FREE_ROUTE)
-            blocks = self.blocks[t, partner] = _Blocks.of(instance, network, classes, self.class_node)
-            network.arcs(node, blocks.nodes, network.unbounded, 0)
-            return node
-        node = network.node(ANCHORED_ROUTE)
+            return self._shared((None, classes.tobytes(), -1), lambda node: self._to_blocks(node, classes), FREE_ROUTE)
+        free = self(None, t, partner)
         care = instance.care_row(anchor)[instance.class_facility[classes]]
         near = care > 0
-        network.arcs(node, self.class_node[classes[near]], network.unbounded, -care[near])
-        network.arcs(node, [self(None, t, partner)], network.unbounded, 0)
-        return node
+
+        def arcs(node: int) -> None:
+            network.arcs(node, self.class_node[classes[near]], network.unbounded, -care[near])
+            network.arcs(node, [free], network.unbounded, 0)
+
+        return self._shared((anchor, classes[near].tobytes(), free), arcs, ANCHORED_ROUTE)
+
+    def _shared(self, key: tuple[Point | None, bytes, int], arcs, layer: int) -> int:
+        """The node for this key, made with its arcs on first use."""
+        if key not in self.shared:
+            self.shared[key] = node = self.network.node(layer)
+            arcs(node)
+        return self.shared[key]
+
+    def _to_blocks(self, node: int, classes: np.ndarray) -> None:
+        blocks = self.blocks_of_node[node] = _Blocks.of(self.instance, self.network, classes, self.class_node)
+        self.network.arcs(node, blocks.nodes, self.network.unbounded, 0)
 
 
 def _connect_group(

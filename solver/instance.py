@@ -162,6 +162,12 @@ class Instance:
         starts = np.flatnonzero(np.r_[True, sorted_facilities[1:] != sorted_facilities[:-1]])
         return starts, order
 
+    @cached_property
+    def facility_segment(self) -> np.ndarray:
+        """For each class in facility_slices' order, the index of its facility's run."""
+        starts, order = self.facility_slices
+        return np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(order)]))
+
     def care_row(self, anchor: Point | None) -> np.ndarray:
         """Care points of every facility for this anchor (zeros without one)."""
         if anchor is None:

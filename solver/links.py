@@ -36,9 +36,9 @@ the first fit (Île-de-France: 14,500 options, none better in 0.2 s of determini
 time; France: no solution at all), and building its model costs seconds."""
 SKIPPED = "SKIPPED"
 """The CP-SAT status reported when the first fit stands alone."""
-RANKED = 64
-"""Facilities remembered per household from the first search, for the first fit's later
-searches to walk before searching everything again."""
+RANKED_FIRST = 64
+"""Facilities ranked by a partial sort before the rest are sorted: a search rarely
+visits more than its `keep` best."""
 
 Rows = list[tuple[np.ndarray, np.ndarray]]
 """Each member of a household: the bed classes it may use (mask), its value in each."""
@@ -159,11 +159,6 @@ class _Search:
     """No facility left out gains more than this at the prices searched: prices only
     rise as beds are taken, so a found option gaining at least this much later is still
     the best of all."""
-    ranked: list[tuple[int, int]]
-    """The first RANKED facilities the household fits in, with their bounds then: bounds
-    still, as prices only rise."""
-    complete: bool
-    """`ranked` holds every facility the household fits in."""
 
 
 def _options(
@@ -181,12 +176,11 @@ def _options(
     members), and the visit stops when that bound cannot beat the `keep` best found:
     the facilities found are the best, not a guess."""
     if any(i in household and j in household for i, j in apart):
-        return _Search([], 0, [], True)
+        return _Search([], 0)
     rows = _rows(instance, household)
     best: list[tuple[int, int]] = []  # min-heap of (best gain, facility)
     found: dict[int, list[tuple[tuple[int, ...], int]]] = {}
-    ranking = list(_upper_bounds(instance, prices, rows))
-    for f, optimistic in ranking:
+    for f, optimistic in _upper_bounds(instance, prices, rows):
         if f in blocked:
             continue
         if optimistic <= (best[0][0] if len(best) == keep else 0):
@@ -203,85 +197,92 @@ def _options(
         for _, f in sorted(best, reverse=True)
         for beds, value in found[f]
     ]
-    return _Search(options, best[0][0] if len(best) == keep else 0, ranking[:RANKED], len(ranking) <= RANKED)
+    return _Search(options, best[0][0] if len(best) == keep else 0)
 
 
 def _rows(instance: Instance, household: list[int]) -> Rows:
     return [(instance.group_mask(instance.group_of[i]), instance.value_row(i)) for i in household]
 
 
-def _search_again(
-    instance: Instance,
-    prices: _Prices,
-    household: list[int],
-    k: int,
-    apart: list[tuple[int, int]],
-    found: _Search,
-    blocked: frozenset[int],
-) -> tuple[int, Option | None]:
-    """The household's best option at the current prices: facilities walked in the first
-    search's order, stopping once no bound left beats the best found; a full search
-    only if the walk runs past the facilities ranked."""
-    rows = _rows(instance, household)
-    best_gain, best = 0, None
-    for f, bound in found.ranked:
-        if bound <= best_gain:
-            return best_gain, best
-        if f in blocked:
-            continue
-        for beds, value in _beds_in(instance, rows, f):
-            if (gain := value - prices.of_beds(beds)) > best_gain:
-                best_gain, best = gain, Option(k, f, dict(zip(household, beds, strict=True)), value)
-    if found.complete:
-        return best_gain, best
-    return _best(prices, _options(instance, prices, household, k, apart, 1, blocked).options, blocked)
-
-
 def _upper_bounds(instance: Instance, prices: _Prices, rows: Rows) -> Iterator[tuple[int, int]]:
     """(facility, upper bound on the household's gain there), best first, where every
     member may have a bed. Exact for one member or two (the best classes of each, or the
     best class for both at the price of two beds); more members add their best classes."""
-    starts, order = instance.facility_slices
-    usable = prices.next < UNAVAILABLE
-    nets = [np.where(allowed & usable, values - prices.next, -UNAVAILABLE)[order] for allowed, values in rows]
-    bests = [np.maximum.reduceat(net, starts) for net in nets]
+    span = _Span.of(instance, prices, rows)
+    c, next_ = span.classes, prices.next[span.classes]
+    nets = [span.dense(np.where(allowed[c], values[c] - next_, -UNAVAILABLE)) for allowed, values in rows]
+    bests = [net.max(axis=0) for net in nets]
     impossible = -UNAVAILABLE // 2  # a sum that counts an impossible bed stays below this
     fits = np.logical_and.reduce([best > impossible for best in bests])
     if len(rows) == 2:
-        bound = _best_two(instance, prices, rows, nets, bests)
+        bound = _best_two(prices, rows, span, nets, bests)
         fits &= bound > impossible
     else:  # added only where all fit, so that many impossible beds cannot overflow
         bound = np.sum([np.where(fits, best, 0) for best in bests], axis=0)
-    facilities = instance.class_facility[order[starts]]
     candidates = np.flatnonzero(fits)
-    ranked = candidates[np.argsort(-bound[candidates], kind="stable")]
-    return zip(facilities[ranked].tolist(), bound[ranked].tolist(), strict=True)
+    return _best_first(span.facilities[candidates], bound[candidates])
 
 
-def _best_two(
-    instance: Instance, prices: _Prices, rows: Rows, nets: list[np.ndarray], bests: list[np.ndarray]
-) -> np.ndarray:
-    """Per facility, the best gain of two members: each in a different class (one's best
-    with the other's best elsewhere), or both in one class at the price of two beds."""
-    starts, order = instance.facility_slices
-    position = np.arange(len(order))
-    segment = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(order)]))
-    first_best, second = [], []
-    for net, best in zip(nets, bests, strict=True):
-        at = np.minimum.reduceat(np.where(net == best[segment], position, len(order)), starts)
-        without = net.copy()
-        without[at] = -UNAVAILABLE
-        first_best.append(at)
-        second.append(np.maximum.reduceat(without, starts))
-    apart = np.where(
-        first_best[0] != first_best[1],
-        bests[0] + bests[1],
-        np.maximum(bests[0] + second[1], second[0] + bests[1]),
-    )
-    (allowed_a, values_a), (allowed_b, values_b) = rows
-    shared = allowed_a & allowed_b & (prices.two < UNAVAILABLE)
-    together = np.where(shared, values_a + values_b - prices.two, -UNAVAILABLE)[order]
-    return np.maximum(np.maximum(apart, -UNAVAILABLE), np.maximum.reduceat(together, starts))
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """The classes any member of a household may use and can have a bed of, laid out as
+    a (slot, facility) table: the bounds are computed over these alone, with every
+    facility's best found by a maximum over a few rows."""
+
+    classes: np.ndarray
+    slot: np.ndarray
+    """Each class's row: its rank within its facility."""
+    column: np.ndarray
+    """Each class's column: its facility among those spanned."""
+    facilities: np.ndarray
+    """The facility of each column."""
+    rows: int
+
+    @staticmethod
+    def of(instance: Instance, prices: _Prices, rows: Rows) -> _Span:
+        _, order = instance.facility_slices
+        open_ = np.logical_or.reduce([allowed for allowed, _ in rows]) & (prices.next < UNAVAILABLE)
+        positions = np.flatnonzero(open_[order])
+        classes, runs = order[positions], instance.facility_segment[positions]
+        first = np.r_[True, runs[1:] != runs[:-1]] if len(runs) else np.zeros(0, dtype=bool)
+        column = np.cumsum(first) - 1
+        slot = np.arange(len(classes)) - np.flatnonzero(first)[column]
+        facilities = instance.class_facility[classes[first]]
+        return _Span(classes, slot, column, facilities, int(slot.max()) + 1 if len(slot) else 1)
+
+    def dense(self, spanned: np.ndarray) -> np.ndarray:
+        """The table of a value per spanned class; cells without a class hold −UNAVAILABLE."""
+        table = np.full((self.rows, len(self.facilities)), -UNAVAILABLE, dtype=np.int64)
+        table[self.slot, self.column] = spanned
+        return table
+
+
+def _best_first(facilities: np.ndarray, bounds: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(facility, bound), highest bound first, ties in facility order: the first
+    RANKED_FIRST (and their ties) by a partial sort, the rest sorted only if reached."""
+    if len(bounds) <= RANKED_FIRST:
+        parts = [np.arange(len(bounds))]
+    else:
+        threshold = np.partition(bounds, len(bounds) - RANKED_FIRST)[len(bounds) - RANKED_FIRST]
+        parts = [np.flatnonzero(bounds >= threshold), np.flatnonzero(bounds < threshold)]
+    for part in parts:
+        ranked = part[np.argsort(-bounds[part], kind="stable")]
+        yield from zip(facilities[ranked].tolist(), bounds[ranked].tolist(), strict=True)
+
+
+def _best_two(prices: _Prices, rows: Rows, span: _Span, nets: list[np.ndarray], bests: list[np.ndarray]) -> np.ndarray:
+    """Per facility, the best gain of two members: each in a different class (a's net in
+    a class plus b's best in any other), or both in one class at the price of two beds."""
+    net_a, net_b = nets
+    ranked_b = np.sort(net_b, axis=0)
+    second_b = ranked_b[-2] if span.rows > 1 else np.full_like(bests[1], -UNAVAILABLE)
+    best_b_elsewhere = np.where(net_b == bests[1], second_b, bests[1])
+    apart = np.maximum((net_a + best_b_elsewhere).max(axis=0), -UNAVAILABLE)
+    (allowed_a, values_a), (allowed_b, values_b), c = *rows, span.classes
+    two = prices.two[c]
+    shared = allowed_a[c] & allowed_b[c] & (two < UNAVAILABLE)
+    together = span.dense(np.where(shared, values_a[c] + values_b[c] - two, -UNAVAILABLE))
+    return np.maximum(apart, together.max(axis=0))
 
 
 def _beds_in(instance: Instance, rows: Rows, f: int) -> list[tuple[tuple[int, ...], int]]:
@@ -314,7 +315,8 @@ def _first_fit(
         blocked = frozenset(facility_of[j] for i in household for j in avoid[i] if j in facility_of)
         gain, option = _best(prices, found.options, blocked)
         if gain <= found.beyond:
-            gain, option = _search_again(instance, prices, household, k, apart, found, blocked)
+            again = _options(instance, prices, household, k, apart, 1, blocked).options
+            gain, option = _best(prices, again, blocked)
             option = _known(found.options, option)
         if option is not None and gain > 0:
             prices.take(option)
