@@ -42,6 +42,8 @@ visits more than its `keep` best."""
 
 Rows = list[tuple[np.ndarray, np.ndarray]]
 """Each member of a household: the bed classes it may use (mask), its value in each."""
+Bounds = tuple[np.ndarray, np.ndarray]
+"""Facilities, and a bound on a household's gain in each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +125,10 @@ def place_linked(
     households = _households(instance, linked)
     apart = keep_apart(instance, linked)
     keep = instance.parameters.candidate_facilities
-    searched = [_options(instance, prices, h, k, apart, keep) for k, h in enumerate(households)]
-    options = [found.options for found in searched]
-    first_fit = _first_fit(instance, prices, households, searched, apart)  # adds the options it finds
+    options, first_fit = _first_fit(instance, prices, households, apart, keep)
     if sum(map(len, options)) > CHOICE_MAX_OPTIONS:
         return {i: c for option in first_fit for i, c in option.beds.items()}, SKIPPED
+    _add_options_before(instance, prices, households, apart, keep, options)
     chosen, status = _choose(instance, prices, options, apart, first_fit, seconds)
     return {i: c for option in chosen for i, c in option.beds.items()}, status
 
@@ -151,16 +152,6 @@ def _households(instance: Instance, linked: Sequence[int]) -> list[list[int]]:
     return sorted(members.values(), key=lambda h: (-sum(priority[i] for i in h), h[0]))
 
 
-@dataclass(frozen=True, slots=True)
-class _Search:
-    options: list[Option]
-    """Every option in the best facilities found."""
-    beyond: int
-    """No facility left out gains more than this at the prices searched: prices only
-    rise as beds are taken, so a found option gaining at least this much later is still
-    the best of all."""
-
-
 def _options(
     instance: Instance,
     prices: _Prices,
@@ -168,19 +159,20 @@ def _options(
     k: int,
     apart: list[tuple[int, int]],
     keep: int,
-    blocked: frozenset[int] = frozenset(),
-) -> _Search:
-    """Every choice of beds in the household's best `keep` facilities at the current prices.
+    blocked: frozenset[int],
+) -> list[Option]:
+    """Every choice of beds in the household's best `keep` facilities at the current
+    prices, outside the blocked ones.
 
     Facilities are visited best bound first (_upper_bounds: the exact gain for one or two
     members), and the visit stops when that bound cannot beat the `keep` best found:
     the facilities found are the best, not a guess."""
     if any(i in household and j in household for i, j in apart):
-        return _Search([], 0)
+        return []
     rows = _rows(instance, household)
     best: list[tuple[int, int]] = []  # min-heap of (best gain, facility)
     found: dict[int, list[tuple[tuple[int, ...], int]]] = {}
-    for f, optimistic in _upper_bounds(instance, prices, rows):
+    for f, optimistic in _best_first(*_upper_bounds(instance, prices, rows)):
         if f in blocked:
             continue
         if optimistic <= (best[0][0] if len(best) == keep else 0):
@@ -192,21 +184,20 @@ def _options(
             if len(best) == keep:
                 found.pop(heapq.heappop(best)[1])
             heapq.heappush(best, (gain, f))
-    options = [
+    return [
         Option(k, f, dict(zip(household, beds, strict=True)), value)
         for _, f in sorted(best, reverse=True)
         for beds, value in found[f]
     ]
-    return _Search(options, best[0][0] if len(best) == keep else 0)
 
 
 def _rows(instance: Instance, household: list[int]) -> Rows:
     return [(instance.group_mask(instance.group_of[i]), instance.value_row(i)) for i in household]
 
 
-def _upper_bounds(instance: Instance, prices: _Prices, rows: Rows) -> Iterator[tuple[int, int]]:
-    """(facility, upper bound on the household's gain there), best first, where every
-    member may have a bed. Exact for one member or two (the best classes of each, or the
+def _upper_bounds(instance: Instance, prices: _Prices, rows: Rows) -> Bounds:
+    """(facilities, upper bound on the household's gain in each), where every member may
+    have a bed. Exact for one member or two (the best classes of each, or the
     best class for both at the price of two beds); more members add their best classes."""
     span = _Span.of(instance, prices, rows)
     c, next_ = span.classes, prices.next[span.classes]
@@ -220,7 +211,7 @@ def _upper_bounds(instance: Instance, prices: _Prices, rows: Rows) -> Iterator[t
     else:  # added only where all fit, so that many impossible beds cannot overflow
         bound = np.sum([np.where(fits, best, 0) for best in bests], axis=0)
     candidates = np.flatnonzero(fits)
-    return _best_first(span.facilities[candidates], bound[candidates])
+    return span.facilities[candidates], bound[candidates]
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,42 +287,43 @@ def _beds_in(instance: Instance, rows: Rows, f: int) -> list[tuple[tuple[int, ..
 
 
 def _first_fit(
-    instance: Instance,
-    prices: _Prices,
-    households: list[list[int]],
-    searched: list[_Search],
-    apart: list[tuple[int, int]],
-) -> list[Option]:
-    """Highest priority first, each household's best option at the prices left, if it
-    gains: among its options when one still beats `beyond`, else by a new search. A
-    household found a new option gets it added to its options, for CP-SAT to choose."""
+    instance: Instance, prices: _Prices, households: list[list[int]], apart: list[tuple[int, int]], keep: int
+) -> tuple[list[list[Option]], list[Option]]:
+    """Highest priority first, each household's options at the prices left (keep-apart
+    partners' facilities excluded) and the best of them, taken if it gains. The options
+    are searched as the first fit goes, so that they reflect the beds others took."""
     avoid: dict[int, set[int]] = defaultdict(set)
     for i, j in apart:
         avoid[i].add(j)
         avoid[j].add(i)
     facility_of: dict[int, int] = {}
-    chosen = []
-    for k, (household, found) in enumerate(zip(households, searched, strict=True)):
+    options, chosen = [], []
+    for k, household in enumerate(households):
         blocked = frozenset(facility_of[j] for i in household for j in avoid[i] if j in facility_of)
-        gain, option = _best(prices, found.options, blocked)
-        if gain <= found.beyond:
-            again = _options(instance, prices, household, k, apart, 1, blocked).options
-            gain, option = _best(prices, again, blocked)
-            option = _known(found.options, option)
+        options.append(_options(instance, prices, household, k, apart, keep, blocked))
+        gain, option = _best(prices, options[-1], blocked)
         if option is not None and gain > 0:
             prices.take(option)
             chosen.append(option)
             facility_of.update(dict.fromkeys(household, option.facility))
-    return chosen
+    return options, chosen
 
 
-def _known(options: list[Option], option: Option | None) -> Option | None:
-    """The option as one of the household's options, added if new: CP-SAT knows options by
-    identity, so an equal copy must not stand in for one in the hint."""
-    if option is None or option in options:
-        return None if option is None else options[options.index(option)]
-    options.append(option)
-    return option
+def _add_options_before(
+    instance: Instance,
+    prices: _Prices,
+    households: list[list[int]],
+    apart: list[tuple[int, int]],
+    keep: int,
+    options: list[list[Option]],
+) -> None:
+    """Adds each household's options at the prices before any bed was taken: CP-SAT,
+    choosing for all at once, may give a household beds the first fit gave another."""
+    before = prices.untaken()
+    for k, (household, theirs) in enumerate(zip(households, options, strict=True)):
+        known = {(o.facility, tuple(o.beds.values())) for o in theirs}
+        found = _options(instance, before, household, k, apart, keep, frozenset())
+        theirs.extend(o for o in found if (o.facility, tuple(o.beds.values())) not in known)
 
 
 def _best(prices: _Prices, options: list[Option], blocked: frozenset[int]) -> tuple[int, Option | None]:

@@ -72,7 +72,8 @@ def test_facility_gains_of_a_couple_are_exact(seed: int) -> None:
     household = [25, 26]
     prices = links._Prices(instance, {i: c for i, c in relaxed.assignment.items() if i not in household})
     rows = links._rows(instance, household)
-    gains = dict(links._upper_bounds(instance, prices, rows))
+    facilities, bounds = links._upper_bounds(instance, prices, rows)
+    gains = dict(zip(facilities.tolist(), bounds.tolist(), strict=True))
     best_choice = {
         f: max(value - prices.of_beds(beds) for beds, value in choices)
         for f in range(len(hotels))
