@@ -34,7 +34,8 @@ class _GroupBeds(NamedTuple):
 
 
 class Explainer:
-    """Explains the unplaced people of one plan; work is shared by people of one group."""
+    """Explains the unplaced people of one plan; work is shared by people with the same
+    needs and facility restrictions (what decides which rule removes which bed)."""
 
     def __init__(self, instance: Instance, assignment: Mapping[int, int]) -> None:
         self.instance = instance
@@ -45,8 +46,8 @@ class Explainer:
         self.lowest_priority = np.full(len(self.capacity), np.iinfo(np.int64).max)
         for person, c in assignment.items():
             self.lowest_priority[c] = min(self.lowest_priority[c], instance.problem.people[person].priority)
-        self._by_group: dict[int, _GroupBeds] = {}
-        self._by_needs: dict[Needs, np.ndarray] = {}
+        self._by_rules: dict[tuple[Needs, frozenset[str], str | None], _GroupBeds] = {}
+        self._by_needs: dict[Needs, tuple[np.ndarray, np.ndarray]] = {}
 
     def __call__(self, person: int, reason_hint: UnplacedReason | None) -> Unplaced:
         p = self.instance.problem.people[person]
@@ -72,29 +73,32 @@ class Explainer:
         )
 
     def _group(self, g: int) -> _GroupBeds:
-        if g not in self._by_group:
+        group = self.instance.groups[g]
+        key = (group.needs, group.excluded_facility_ids, group.partner_facility_id)
+        if key not in self._by_rules:
             rules = self._first_broken(g)
             beds = np.bincount(rules, weights=self.capacity, minlength=ELIGIBLE + 1).astype(np.int64)
             removed = [RuleCount(rule, int(beds[k])) for k, rule in enumerate(RULES) if beds[k] > 0]
             eligible = rules == ELIGIBLE
             lowest = int(self.lowest_priority[eligible].min()) if eligible.any() else 0
-            self._by_group[g] = _GroupBeds(removed, int(beds[ELIGIBLE]), int(self.left[eligible].sum()), lowest)
-        return self._by_group[g]
+            self._by_rules[key] = _GroupBeds(removed, int(beds[ELIGIBLE]), int(self.left[eligible].sum()), lowest)
+        return self._by_rules[key]
 
-    def _type_rules(self, needs: Needs) -> np.ndarray:
-        """Each class's first broken type rule for these needs (shared by groups with them)."""
+    def _type_rules(self, needs: Needs) -> tuple[np.ndarray, np.ndarray]:
+        """Each class's first broken type rule for these needs, and whether that rule comes
+        before the distance and facility rules."""
         if needs not in self._by_needs:
             types = self.instance.types
             broken = [self.instance.type_rule(needs, t) for t in range(len(types))]
             by_type = np.array([ELIGIBLE if r is None else RULES.index(r) for r in broken] + [ELIGIBLE])
-            self._by_needs[needs] = by_type[self.instance.class_type]
+            rules = by_type[self.instance.class_type]
+            self._by_needs[needs] = rules, np.isin(rules, [RULES.index(r) for r in _FIRST])
         return self._by_needs[needs]
 
     def _first_broken(self, g: int) -> np.ndarray:
         """Each class's first broken rule (as an index into RULES), or ELIGIBLE."""
         instance, group = self.instance, self.instance.groups[g]
-        rules = self._type_rules(group.needs)
-        early = np.isin(rules, [RULES.index(r) for r in _FIRST])
+        rules, early = self._type_rules(group.needs)
         later = rules.copy()
         later[~instance.facility_rules_allow(group)] = RULES.index(
             Rule.PARTNER_FACILITY if group.partner_facility_id else Rule.EXCLUDED

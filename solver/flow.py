@@ -213,6 +213,7 @@ class _Routes:
         self.shared: dict[tuple[Point | None, bytes, int], int] = {}
         """(anchor, near classes, anchor-free route) or (None, classes, −1) → node."""
         self.blocks_of_node: dict[int, _Blocks] = {}
+        self.classes: dict[tuple[int, Needs | None], np.ndarray] = {}
 
     def __call__(self, anchor: Point | None, t: int, partner: Needs | None) -> int:
         key = (anchor, t, partner)
@@ -239,7 +240,9 @@ class _Routes:
 
     def _build(self, anchor: Point | None, t: int, partner: Needs | None) -> int:
         instance, network = self.instance, self.network
-        classes = self.open_classes(instance.classes_of_type[t], partner)
+        if (t, partner) not in self.classes:
+            self.classes[t, partner] = self.open_classes(instance.classes_of_type[t], partner)
+        classes = self.classes[t, partner]
         if anchor is None:
             return self._shared((None, classes.tobytes(), -1), lambda node: self._to_blocks(node, classes), FREE_ROUTE)
         free = self(None, t, partner)

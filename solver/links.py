@@ -291,16 +291,19 @@ def _first_fit(
 ) -> tuple[list[list[Option]], list[Option]]:
     """Highest priority first, each household's options at the prices left (keep-apart
     partners' facilities excluded) and the best of them, taken if it gains. The options
-    are searched as the first fit goes, so that they reflect the beds others took."""
+    are searched as the first fit goes, so that they reflect the beds others took; once
+    there are more than CP-SAT would be given, only each household's best is sought."""
     avoid: dict[int, set[int]] = defaultdict(set)
     for i, j in apart:
         avoid[i].add(j)
         avoid[j].add(i)
     facility_of: dict[int, int] = {}
-    options, chosen = [], []
+    options, chosen, found = [], [], 0
     for k, household in enumerate(households):
         blocked = frozenset(facility_of[j] for i in household for j in avoid[i] if j in facility_of)
-        options.append(_options(instance, prices, household, k, apart, keep, blocked))
+        wanted = keep if found <= CHOICE_MAX_OPTIONS else 1  # past it, only the best matters
+        options.append(_options(instance, prices, household, k, apart, wanted, blocked))
+        found += len(options[-1])
         gain, option = _best(prices, options[-1], blocked)
         if option is not None and gain > 0:
             prices.take(option)

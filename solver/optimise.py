@@ -12,6 +12,7 @@ The gap is measured against the flow bound, or against CP-SAT's proof.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,9 +87,9 @@ def _with_sides(instance: Instance, flow: FlowModel, side: list[int], relaxed: d
     the time limit, so that identical input gives identical output."""
     parameters = instance.parameters
     everyone = list(range(len(instance.problem.people)))
-    masks = {g: instance.group_mask(g) for g in set(instance.group_of)}
-    if sum(int(masks[g].sum()) for g in instance.group_of) <= parameters.exact_below:
-        candidates = {i: np.flatnonzero(masks[instance.group_of[i]]) for i in everyone}
+    people_of_group = Counter(instance.group_of)
+    if sum(n * int(instance.group_mask(g).sum()) for g, n in people_of_group.items()) <= parameters.exact_below:
+        candidates = {i: np.flatnonzero(instance.group_mask(instance.group_of[i])) for i in everyone}
         model = SideModel(everyone, candidates, instance.capacity)
         hint = consistent_hint(instance, everyone, relaxed)
         result = assign_with_sides(instance, model, hint, parameters.time_limit_s * EXACT_SHARE)
