@@ -29,6 +29,7 @@ from service.problems import EXCEPTION_HANDLERS
 from service.proposals.routes import ProposalController
 from service.proposals.solving import solver_pool
 from service.referrals.routes import ReferralController
+from service.reports.routes import occupancy, occupancy_series
 from service.settings import Settings, load_settings
 from service.sites.routes import SiteController
 
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             HoldController,
             StayController,
             ProposalController,
+            occupancy,
+            occupancy_series,
         ],
         middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
         before_request=strict_json_body,

@@ -43,6 +43,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     reference_key: Annotated[str, Meta(min_length=32)] | None = None
     solver_workers: Annotated[int, Meta(ge=1, le=64)] = 1
+    small_count_threshold: Annotated[int, Meta(ge=1, le=100)] = 5
+    """For managers, counts of people from 1 to this − 1 are shown as "<this" (1: none hidden)."""
 
     @property
     def embedded(self) -> bool:
@@ -59,6 +61,7 @@ _ENV = {
     "log_level": "ABRI_LOG_LEVEL",
     "reference_key": "ABRI_REFERENCE_KEY",
     "solver_workers": "ABRI_SOLVER_WORKERS",
+    "small_count_threshold": "ABRI_SMALL_COUNT_THRESHOLD",
 }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -18,6 +20,7 @@ BED_COLUMNS = (
     "dogs_allowed",
     "medical_level",
     "nightly_cost_cents",
+    "in_service_from",
 )
 SITE_COLUMNS = ("name", "lat", "lon", "radius_m", "intensity", "active_from", "active_until")
 REFERRAL_COLUMNS = (
@@ -38,6 +41,8 @@ REFERRAL_COLUMNS = (
     "court_ordered",
     "first_met_on",
 )
+
+PARIS = ZoneInfo("Europe/Paris")
 
 INSERT_FACILITY = """
     INSERT INTO facilities (organisation_id, kind, name, address, postcode, commune,
@@ -92,6 +97,7 @@ async def load_demo(conn: asyncpg.Connection, reference_key: str) -> dict[str, i
                     bed.dogs_allowed,
                     bed.medical_level,
                     bed.nightly_cost_cents,
+                    _paris_midnight(facility.opened_on),  # beds date from their facility's opening
                 )
                 for bed in facility.beds
             ]
@@ -110,6 +116,10 @@ async def load_demo(conn: asyncpg.Connection, reference_key: str) -> dict[str, i
         "sites": len(dataset.sites),
         "referrals": len(dataset.referrals),
     }
+
+
+def _paris_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=PARIS)
 
 
 async def _load_referrals(

@@ -1,0 +1,173 @@
+"""Occupancy at any moments, in one query, from the history the tables keep.
+
+A place is *in service* from its bed's `in_service_from` while its facility is open
+(local calendar days, ABRI_TIMEZONE). At each moment a place in service is in exactly
+one state: occupied (a stay covers it), else held (a hold does), else out of service
+(an out-of-service period does), else free. Nothing is overwritten: stays, holds and
+out-of-service periods keep their periods, so any past moment can be asked.
+
+Per bed, the time spent in each state is a multirange (stays; holds minus stays;
+out-of-service periods minus both; each within the time in service). Each of its ranges
+adds one from the first moment asked at or after its start and takes it back from the
+first at or after its end; a running sum over the moments gives every figure, so a
+year of daily points costs one pass over the history, not one probe per bed and day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from contracts.reports import GroupBy, Step
+
+# (key, label, joins) of each grouping; the key identifies the group, the label is for people.
+_GROUPS: dict[GroupBy, tuple[str, str, str]] = {
+    GroupBy.KIND: ("f.kind", "k.label", "JOIN facility_kinds k ON k.code = f.kind"),
+    GroupBy.OPERATOR: ("o.id::text", "o.name", "JOIN organisations o ON o.id = f.organisation_id"),
+    GroupBy.ARRONDISSEMENT: ("f.arrondissement::text", "f.arrondissement::text", ""),
+    GroupBy.COMMUNE: ("f.commune", "f.commune", ""),
+    GroupBy.DEPARTMENT: ("f.department", "f.department", ""),
+    GroupBy.REGION: ("f.region", "f.region", ""),
+    GroupBy.FACILITY: ("f.id::text", "f.name", ""),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One group's places at one moment, before any suppression."""
+
+    key: str | None
+    label: str | None
+    in_service: int
+    occupied: int
+    held: int
+    out_of_service: int
+
+    @property
+    def free(self) -> int:
+        return self.in_service - self.occupied - self.held - self.out_of_service
+
+    @staticmethod
+    def total(groups: list[Figures]) -> Figures:
+        """The sum over groups, as one more group with no key."""
+        sums = [sum(getattr(g, name) for g in groups) for name in ("in_service", "occupied", "held", "out_of_service")]
+        return Figures(None, None, *sums)
+
+
+_SQL = """
+WITH points AS (
+    SELECT at, k::int FROM unnest($1::timestamptz[]) WITH ORDINALITY AS p(at, k)
+),
+span AS (
+    SELECT tstzrange(min(at), max(at), '[]') AS r FROM points
+),
+places AS (  -- each bed's time in service: from its commissioning, while its facility is open
+    SELECT b.id AS bed_id, {key} AS key, {label} AS label, tstzrange(service.start, service.stop) AS r
+    FROM beds b
+    JOIN facilities f ON f.id = b.facility_id
+    {joins}
+    CROSS JOIN LATERAL (
+        SELECT greatest(b.in_service_from, f.opened_on::timestamp AT TIME ZONE $2) AS start,
+               f.closed_on::timestamp AT TIME ZONE $2 AS stop
+    ) service
+    WHERE (service.stop IS NULL OR service.start < service.stop)
+      AND ($3::uuid IS NULL OR f.organisation_id = $3)
+),
+stayed AS (
+    SELECT bed_id, range_agg(period) AS m FROM stays WHERE period && (SELECT r FROM span) GROUP BY bed_id
+),
+held AS (
+    SELECT bed_id, range_agg(period) AS m FROM holds WHERE period && (SELECT r FROM span) GROUP BY bed_id
+),
+closed AS (
+    SELECT bed_id, range_agg(period) AS m FROM bed_unavailability
+    WHERE period && (SELECT r FROM span) GROUP BY bed_id
+),
+states AS (  -- when each bed was in each state; a bed is in one state at a time
+    SELECT p.key, state.name, unnest(state.m * tstzmultirange(p.r)) AS r
+    FROM places p
+    LEFT JOIN stayed s USING (bed_id)
+    LEFT JOIN held h USING (bed_id)
+    LEFT JOIN closed c USING (bed_id)
+    CROSS JOIN LATERAL (VALUES
+        ('in_service', tstzmultirange(p.r)),
+        ('occupied', coalesce(s.m, '{{}}')),
+        ('held', coalesce(h.m, '{{}}') - coalesce(s.m, '{{}}')),
+        ('out_of_service', coalesce(c.m, '{{}}') - coalesce(s.m, '{{}}') - coalesce(h.m, '{{}}'))
+    ) AS state(name, m)
+),
+changes AS (  -- +1 at the first point at or after a range's start, −1 at the first at or after its end
+    SELECT key, name, k, sum(d)::int AS d
+    FROM (
+        SELECT key, name, width_bucket(lower(r) - interval '1 microsecond', $1::timestamptz[]) + 1 AS k, 1 AS d
+        FROM states
+        UNION ALL
+        SELECT key, name, width_bucket(upper(r) - interval '1 microsecond', $1::timestamptz[]) + 1, -1
+        FROM states WHERE upper(r) IS NOT NULL
+    ) edges
+    WHERE k <= cardinality($1::timestamptz[])
+    GROUP BY key, name, k
+),
+grid AS (
+    SELECT g.key, g.label, p.k, p.at FROM (SELECT DISTINCT key, label FROM places) g CROSS JOIN points p
+)
+SELECT grid.k, grid.key, grid.label,
+       (sum(coalesce(c.in_service, 0)) OVER running)::int AS in_service,
+       (sum(coalesce(c.occupied, 0)) OVER running)::int AS occupied,
+       (sum(coalesce(c.held, 0)) OVER running)::int AS held,
+       (sum(coalesce(c.out_of_service, 0)) OVER running)::int AS out_of_service
+FROM grid
+LEFT JOIN (
+    SELECT key, k,
+           sum(d) FILTER (WHERE name = 'in_service')::int AS in_service,
+           sum(d) FILTER (WHERE name = 'occupied')::int AS occupied,
+           sum(d) FILTER (WHERE name = 'held')::int AS held,
+           sum(d) FILTER (WHERE name = 'out_of_service')::int AS out_of_service
+    FROM changes GROUP BY key, k
+) c ON c.key IS NOT DISTINCT FROM grid.key AND c.k = grid.k
+WINDOW running AS (PARTITION BY grid.key ORDER BY grid.k)
+ORDER BY grid.k, grid.key NULLS LAST
+"""
+
+
+async def occupancy_at(
+    conn: asyncpg.Connection, moments: list[datetime], group_by: GroupBy, timezone: str, organisation_id: UUID | None
+) -> list[list[Figures]]:
+    """For each moment (ascending), each group's figures; groups with no place in service
+    then are left out. `organisation_id` limits the count to that operator's facilities."""
+    key, label, joins = _GROUPS[group_by]
+    rows = await conn.fetch(_SQL.format(key=key, label=label, joins=joins), moments, timezone, organisation_id)
+    points: list[list[Figures]] = [[] for _ in moments]
+    for row in rows:
+        figures = Figures(
+            row["key"], row["label"], row["in_service"], row["occupied"], row["held"], row["out_of_service"]
+        )
+        if figures.in_service:
+            points[row["k"] - 1].append(figures)
+    return points
+
+
+def local_midnights(first: date, last: date, step: Step, zone: ZoneInfo, limit: int) -> list[datetime]:
+    """Local midnights at the start of each day, week (Monday) or month from `first` to
+    `last`, both included; at most `limit` of them."""
+    if step is Step.WEEK:
+        first -= timedelta(days=first.weekday())
+    elif step is Step.MONTH:
+        first = first.replace(day=1)
+    days: list[date] = []
+    while first <= last and len(days) < limit:
+        days.append(first)
+        first = _next(first, step)
+    return [datetime.combine(day, time(), tzinfo=zone) for day in days]
+
+
+def _next(day: date, step: Step) -> date:
+    if step is Step.DAY:
+        return day + timedelta(days=1)
+    if step is Step.WEEK:
+        return day + timedelta(days=7)
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
