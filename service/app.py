@@ -29,7 +29,7 @@ from service.problems import EXCEPTION_HANDLERS
 from service.proposals.routes import ProposalController
 from service.proposals.solving import solver_pool
 from service.referrals.routes import ReferralController
-from service.reports.routes import occupancy, occupancy_series
+from service.reports.routes import distance, flows, occupancy, occupancy_series, waiting
 from service.settings import Settings, load_settings
 from service.sites.routes import SiteController
 
@@ -68,6 +68,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProposalController,
             occupancy,
             occupancy_series,
+            flows,
+            waiting,
+            distance,
         ],
         middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
         before_request=strict_json_body,

@@ -1,9 +1,10 @@
 """What a caller may see of the figures: small counts of people hidden from managers.
 
 Counts of places (in service, out of service) describe the inventory and are shown as
-they are. Counts of people (occupied, held) from 1 to threshold − 1 read "<threshold"
-for the manager role, and so does anything that would give them away in the same row:
-the free places (in service less the rest) and the occupancy rate.
+they are. Counts of people (occupied, held, entries, exits, waiting...) from 1 to
+threshold − 1 read "<threshold" for the manager role; anything that would give them
+away in the same row (free places, occupancy rate) is left out, and so are statistics
+(medians, percentiles, shares) over fewer people than the threshold.
 """
 
 from __future__ import annotations
@@ -15,9 +16,25 @@ from service.reports.occupancy import Figures
 SUPPRESSED_FOR = frozenset({Role.MANAGER})
 
 
-def occupancy(figures: Figures, role: Role, threshold: int) -> Occupancy:
-    hide = role in SUPPRESSED_FOR
-    occupied, held = (_people(n, threshold, hide) for n in (figures.occupied, figures.held))
+class Viewer:
+    """What one caller may see: counts of people and statistics over few people hidden
+    from the roles in SUPPRESSED_FOR."""
+
+    def __init__(self, role: Role, threshold: int) -> None:
+        self.hide, self.threshold = role in SUPPRESSED_FOR, threshold
+
+    def people(self, count: int) -> int | str:
+        return f"<{self.threshold}" if self.hide and 0 < count < self.threshold else count
+
+    def over(self, people: int, value: float | None, digits: int = 2) -> float | None:
+        """A statistic (median, share) over that many people; None where it would tell too much."""
+        if value is None or (self.hide and people < self.threshold):
+            return None
+        return round(value, digits)
+
+
+def occupancy(figures: Figures, viewer: Viewer) -> Occupancy:
+    occupied, held = viewer.people(figures.occupied), viewer.people(figures.held)
     revealing = isinstance(occupied, str) or isinstance(held, str)
     available = figures.in_service - figures.out_of_service
     return Occupancy(
@@ -30,7 +47,3 @@ def occupancy(figures: Figures, role: Role, threshold: int) -> Occupancy:
         free=None if revealing else figures.free,
         occupancy_rate=None if revealing or available <= 0 else round(figures.occupied / available, 4),
     )
-
-
-def _people(count: int, threshold: int, hide: bool) -> int | str:
-    return f"<{threshold}" if hide and 0 < count < threshold else count

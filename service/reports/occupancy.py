@@ -161,11 +161,12 @@ def local_midnights(first: date, last: date, step: Step, zone: ZoneInfo, limit: 
     days: list[date] = []
     while first <= last and len(days) < limit:
         days.append(first)
-        first = _next(first, step)
+        first = next_step(first, step)
     return [datetime.combine(day, time(), tzinfo=zone) for day in days]
 
 
-def _next(day: date, step: Step) -> date:
+def next_step(day: date, step: Step) -> date:
+    """The first day of the step after the one starting on `day`."""
     if step is Step.DAY:
         return day + timedelta(days=1)
     if step is Step.WEEK:
