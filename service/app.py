@@ -16,6 +16,7 @@ from service.audit.routes import audit_trail
 from service.auth import API_KEY_HEADER, ApiKeyMiddleware, provide_caller
 from service.availability.routes import availability
 from service.beds.routes import BedController
+from service.dashboard.routes import dashboard, dashboard_assets
 from service.db.pool import pool_lifespan, provide_connection
 from service.facilities.routes import FacilityController
 from service.health import live, ready
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         security=[{"ApiKey": []}],
     )
     app = Litestar(
-        route_handlers=[v1, live, ready, docs, docs_assets()],
+        route_handlers=[v1, live, ready, docs, docs_assets(), dashboard, dashboard_assets()],
         dependencies={
             "conn": Provide(provide_connection, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
