@@ -10,6 +10,8 @@ the routes run (service/reports/occupancy.py, as the API calls them):
     department, region and facility
     a year of daily points to UNTIL, by kind and by facility
     five years of weekly points, and of monthly points, by kind
+    flows over the last year by month (with the places in service for turnover),
+    waiting now (with the year's times to placement), distance (now, and begun in a year)
 
 Each is run three times to warm up, then timed --repeat times: median and p95 in ms.
 
@@ -38,13 +40,17 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
 from datetime import date, datetime, timedelta  # noqa: E402
+from datetime import time as clock  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 import asyncpg  # noqa: E402
+import msgspec  # noqa: E402
 
 from contracts.reports import GroupBy, Step  # noqa: E402
 from service.db.embedded import embedded_server  # noqa: E402
-from service.reports.occupancy import local_midnights, occupancy_at  # noqa: E402
+from service.reports import history  # noqa: E402
+from service.reports.occupancy import local_midnights, next_step, occupancy_at  # noqa: E402
+from service.reports.routes import AGE_BANDS, DISTANCE_BANDS  # noqa: E402
 
 TIMEZONE = "Europe/Paris"
 TARGET_MS = 200.0
@@ -96,6 +102,28 @@ async def measure(url: str, until: date, years: int, repeat: int) -> bool:
             moments = local_midnights(until - timedelta(days=span), until, step, zone, 10_000)
             label = f"{len(moments)} {step.value}s, by {group_by.value}"
             cases.append((label, lambda m=moments, g=group_by: occupancy_at(conn, m, g, TIMEZONE, None)))
+        months = local_midnights(until - timedelta(days=365), until, Step.MONTH, zone, 10_000)
+        boundaries = [*months, datetime.combine(next_step(months[-1].date(), Step.MONTH), clock(), tzinfo=zone)]
+        year_ago = now - timedelta(days=365)
+
+        async def flows() -> None:  # the route's three queries
+            await history.flow_counts(conn, boundaries, None)
+            await history.flow_lengths(conn, boundaries, None)
+            await occupancy_at(conn, months, GroupBy.KIND, TIMEZONE, None)
+
+        async def waiting() -> None:
+            await history.waiting_by_age(conn, now, [float(d) for d in AGE_BANDS])
+            await history.time_to_placement(conn, year_ago, now)
+
+        thresholds = msgspec.json.encode({"assore_hotel": 1.0, "specialised_unit": 1.0}).decode()
+        cases += [
+            (f"flows, {len(months)} months", flows),
+            ("waiting now, placed in a year", waiting),
+            (
+                "distance now, begun in a year",
+                lambda: history.distances(conn, year_ago, now, None, list(DISTANCE_BANDS), thresholds),
+            ),
+        ]
         baseline, _ = await timed(lambda: conn.fetchval("SELECT count(*) FROM stays"), repeat)
         print(f"baseline, one full scan of stays: {baseline:.2f} ms (median)\n")
         print(f"{'report':<32} {'median ms':>10} {'p95 ms':>8} {'× scan':>8}  target < {TARGET_MS:.0f} ms")

@@ -1,4 +1,4 @@
-"""The `abri` command: serve, migrate, seed-demo, create-key, purge, openapi."""
+"""The `abri` command: serve, migrate, seed-demo, simulate, create-key, purge, openapi."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from service.auth import authenticate, create_key
 from service.db.embedded import embedded_server
 from service.db.migrate import migrate
 from service.demo.load import is_empty, load_demo
+from service.demo.simulate import MAX_YEARS, SimulationRefused, Summary, simulate
 from service.referrals.purge import purge
 from service.settings import PROJECT_ROOT, Settings, load_settings
 
@@ -55,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("seed-demo", help="load the Paris demo data into an empty database").set_defaults(
         run=_seed_demo
     )
+
+    history = commands.add_parser(
+        "simulate", help="fill the demo database with a simulated history of referrals, holds and stays"
+    )
+    history.add_argument("--years", required=True, type=_years, metavar="N", help=f"1 to {MAX_YEARS}")
+    history.add_argument("--seed", type=int, default=1, help="the same seed gives the same history (default 1)")
+    history.add_argument(
+        "--until",
+        type=_until,
+        metavar="YYYY-MM-DD",
+        help="the history ends as this day begins, local time (default: today in UTC)",
+    )
+    history.set_defaults(run=_simulate)
 
     key = commands.add_parser("create-key", help="create an API key and print it once")
     key.add_argument("--role", required=True, choices=[r.value for r in Role])
@@ -181,6 +195,44 @@ def _seed_demo(_: argparse.Namespace, settings: Settings) -> None:
     if counts is None:
         sys.exit("abri: the database already holds an inventory; the demo data loads into an empty one only")
     print(f"Loaded the Paris demo data: {counts}")
+
+
+def _years(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_YEARS:
+        raise argparse.ArgumentTypeError(f"expected whole years from 1 to {MAX_YEARS}, got {value!r}")
+    return int(value)
+
+
+def _until(value: str) -> date:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+    if day > _today():
+        raise argparse.ArgumentTypeError(f"expected a day not after today, got {value}")
+    return day
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> None:
+    reference_key = _reference_key(settings, "simulate referrals into DATABASE_URL")
+    until = args.until or _today()
+
+    async def run(conn: asyncpg.Connection) -> Summary:
+        await migrate(conn)
+        return await simulate(
+            conn, reference_key, years=args.years, seed=args.seed, until=until, timezone=settings.timezone
+        )
+
+    with _database(settings) as url:
+        try:
+            summary = asyncio.run(_with_connection(url, run))
+        except SimulationRefused as refused:
+            sys.exit(f"abri: {refused}")
+    print(summary.line())
 
 
 def _create_key(args: argparse.Namespace, settings: Settings) -> None:

@@ -51,6 +51,11 @@ SCOPE_NOTE = (
     "(and the free places and rate of that row are left out)."
 )
 GroupByParam = query(GroupBy, "How to group the places; default kind")
+FromDay = Annotated[
+    date | None, QueryParameter(name="from", description="First day, YYYY-MM-DD; default 365 days before `to`")
+]
+ToDay = Annotated[date | None, QueryParameter(description="Last day, YYYY-MM-DD, included; default today")]
+PLAUSIBLE_YEARS = (1900, 2200)
 
 
 @get(
@@ -88,8 +93,8 @@ async def occupancy_series(
     conn: Conn,
     request: Request,
     caller: Actor,
-    from_: Annotated[date, QueryParameter(name="from", description="First day, YYYY-MM-DD")],
-    to: Annotated[date, QueryParameter(description="Last day, YYYY-MM-DD")],
+    from_: FromDay = None,
+    to: ToDay = None,
     step: query(Step, "day, week or month; default day") = None,
     group_by: GroupByParam = None,
 ) -> OccupancySeries:
@@ -124,7 +129,14 @@ def _viewer(request: Request, caller: Caller) -> disclosure.Viewer:
     return disclosure.Viewer(caller.role, request.app.state.settings.small_count_threshold)
 
 
-def _moments(first: date, last: date, step: Step, zone: ZoneInfo) -> list[datetime]:
+def _moments(first: date | None, last: date | None, step: Step, zone: ZoneInfo) -> list[datetime]:
+    """The series' points: local midnights from `first` (default 365 days before `last`) to
+    `last` (default today), at most MAX_POINTS of them."""
+    last = last or datetime.now(zone).date()
+    first = first or last - timedelta(days=365)
+    if not all(PLAUSIBLE_YEARS[0] <= d.year <= PLAUSIBLE_YEARS[1] for d in (first, last)):
+        detail = f"`from` and `to` must fall between the years {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}."
+        raise ProblemError(400, "Bad Request", detail=detail)
     if last < first:
         raise ProblemError(400, "Bad Request", detail="`to` comes before `from`.")
     moments = local_midnights(first, last, step, zone, MAX_POINTS + 1)
@@ -171,10 +183,6 @@ def csv_response(header: tuple[str, ...], rows: list[tuple]) -> Response[str]:
     return Response(out.getvalue(), media_type=f"{CSV}; charset=utf-8")
 
 
-FlowsFrom = Annotated[date, QueryParameter(name="from", description="First day, YYYY-MM-DD")]
-ToDay = Annotated[date, QueryParameter(description="Last day, YYYY-MM-DD (included)")]
-
-
 @get(
     "/reports/flows",
     tags=["reports"],
@@ -191,8 +199,8 @@ async def flows(
     conn: Conn,
     request: Request,
     caller: Actor,
-    from_: FlowsFrom,
-    to: ToDay,
+    from_: FromDay = None,
+    to: ToDay = None,
     step: query(Step, "day, week or month; default month") = None,
 ) -> FlowsReport:
     step = step or Step.MONTH

@@ -211,7 +211,8 @@ async def test_who_may_read_which_report(client, keys) -> None:
 @pytest.mark.parametrize(
     ("path", "params"),
     [
-        ("/v1/reports/flows", {"from": "2025-03-01"}),
+        ("/v1/reports/flows", {"from": "0001-01-01", "to": "0001-01-01"}),
+        ("/v1/reports/flows", {"from": "2025-03-01", "to": "9999-12-31"}),
         ("/v1/reports/flows", {"from": "2025-03-02", "to": "2025-03-01"}),
         ("/v1/reports/flows", {"from": "2025-03-01", "to": "2025-03-02", "step": "year"}),
         ("/v1/reports/waiting", {"at": "2025-03-01T00:00:00Z", "placed_from": "2025-03-02T00:00:00Z"}),

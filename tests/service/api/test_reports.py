@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from asyncpg import Range
@@ -177,7 +178,7 @@ async def test_weeks_start_on_monday_and_months_on_the_first(client, keys, step,
         ("/v1/occupancy", {"group_by": "street"}),
         ("/v1/occupancy", {"at": "2025-03-01T10:00:00"}),
         ("/v1/occupancy", {"at": "yesterday"}),
-        ("/v1/occupancy/series", {"to": "2025-03-01"}),
+        ("/v1/occupancy/series", {"from": "0001-01-01", "to": "0001-01-01"}),
         ("/v1/occupancy/series", {"from": "2025-03-02", "to": "2025-03-01"}),
         ("/v1/occupancy/series", {"from": "2000-01-01", "to": "2025-03-01", "step": "day"}),
         ("/v1/occupancy/series", {"from": "2025-03-01", "to": "2025-03-02", "step": "hour"}),
@@ -192,3 +193,14 @@ async def test_bad_input_is_a_problem(client, keys, path, params) -> None:
 async def test_a_moment_before_any_place_counts_nothing(client, keys) -> None:
     answer = await client.get("/v1/occupancy", params={"at": "2019-06-01T00:00:00Z"}, headers=keys.header(Role.ADMIN))
     assert answer.json()["groups"] == [] and answer.json()["total"]["in_service"] == 0
+
+
+async def test_a_series_defaults_to_the_last_year_by_day(client, keys) -> None:
+    answer = await client.get("/v1/occupancy/series", headers=keys.header(Role.ADMIN))
+    points = answer.json()["points"]
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    assert (len(points), points[-1]["at"][:10], points[0]["at"][:10]) == (
+        366,
+        today.isoformat(),
+        (today - timedelta(days=365)).isoformat(),
+    )
