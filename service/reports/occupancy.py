@@ -65,7 +65,7 @@ WITH points AS (
 span AS (
     SELECT tstzrange(min(at), max(at), '[]') AS r FROM points
 ),
-places AS (  -- each bed's time in service: from its commissioning, while its facility is open
+beds_in_service AS (  -- each bed's time in service: from its commissioning, while its facility is open
     SELECT b.id AS bed_id, {key} AS key, {label} AS label, tstzrange(service.start, service.stop) AS r
     FROM beds b
     JOIN facilities f ON f.id = b.facility_id
@@ -77,6 +77,13 @@ places AS (  -- each bed's time in service: from its commissioning, while its fa
     WHERE (service.stop IS NULL OR service.start < service.stop)
       AND ($3::uuid IS NULL OR f.organisation_id = $3)
 ),
+groups AS (  -- numbered, so that the running sums partition, sort and join on integers
+    SELECT key, label, (row_number() OVER (ORDER BY key COLLATE "C" NULLS LAST))::int AS g
+    FROM (SELECT DISTINCT key, label FROM beds_in_service) named
+),
+places AS (
+    SELECT b.bed_id, g.g, b.r FROM beds_in_service b JOIN groups g ON g.key IS NOT DISTINCT FROM b.key
+),
 stayed AS (
     SELECT bed_id, range_agg(period) AS m FROM stays WHERE period && (SELECT r FROM span) GROUP BY bed_id
 ),
@@ -87,50 +94,54 @@ closed AS (
     SELECT bed_id, range_agg(period) AS m FROM bed_unavailability
     WHERE period && (SELECT r FROM span) GROUP BY bed_id
 ),
-states AS (  -- when each bed was in each state; a bed is in one state at a time
-    SELECT p.key, state.name, unnest(state.m * tstzmultirange(p.r)) AS r
+states AS (  -- when each bed was in each state (0 in service, 1 occupied, 2 held, 3 out of service)
+    SELECT p.g, state.i, unnest(state.m * tstzmultirange(p.r)) AS r
     FROM places p
     LEFT JOIN stayed s USING (bed_id)
     LEFT JOIN held h USING (bed_id)
     LEFT JOIN closed c USING (bed_id)
     CROSS JOIN LATERAL (VALUES
-        ('in_service', tstzmultirange(p.r)),
-        ('occupied', coalesce(s.m, '{{}}')),
-        ('held', coalesce(h.m, '{{}}') - coalesce(s.m, '{{}}')),
-        ('out_of_service', coalesce(c.m, '{{}}') - coalesce(s.m, '{{}}') - coalesce(h.m, '{{}}'))
-    ) AS state(name, m)
+        (0, tstzmultirange(p.r)),
+        (1, coalesce(s.m, '{{}}')),
+        (2, coalesce(h.m, '{{}}') - coalesce(s.m, '{{}}')),
+        (3, coalesce(c.m, '{{}}') - coalesce(s.m, '{{}}') - coalesce(h.m, '{{}}'))
+    ) AS state(i, m)
 ),
 changes AS (  -- +1 at the first point at or after a range's start, −1 at the first at or after its end
-    SELECT key, name, k, sum(d)::int AS d
+    SELECT g, k,
+           sum(d) FILTER (WHERE i = 0)::int AS in_service,
+           sum(d) FILTER (WHERE i = 1)::int AS occupied,
+           sum(d) FILTER (WHERE i = 2)::int AS held,
+           sum(d) FILTER (WHERE i = 3)::int AS out_of_service
     FROM (
-        SELECT key, name, width_bucket(lower(r) - interval '1 microsecond', $1::timestamptz[]) + 1 AS k, 1 AS d
+        SELECT g, i, width_bucket(lower(r) - interval '1 microsecond', $1::timestamptz[]) + 1 AS k, 1 AS d
         FROM states
         UNION ALL
-        SELECT key, name, width_bucket(upper(r) - interval '1 microsecond', $1::timestamptz[]) + 1, -1
+        SELECT g, i, width_bucket(upper(r) - interval '1 microsecond', $1::timestamptz[]) + 1, -1
         FROM states WHERE upper(r) IS NOT NULL
     ) edges
     WHERE k <= cardinality($1::timestamptz[])
-    GROUP BY key, name, k
+    GROUP BY g, k
 ),
-grid AS (
-    SELECT g.key, g.label, p.k, p.at FROM (SELECT DISTINCT key, label FROM places) g CROSS JOIN points p
+running AS (
+    SELECT grp.g, p.k,
+           (sum(coalesce(c.in_service, 0)) OVER w)::int AS in_service,
+           (sum(coalesce(c.occupied, 0)) OVER w)::int AS occupied,
+           (sum(coalesce(c.held, 0)) OVER w)::int AS held,
+           (sum(coalesce(c.out_of_service, 0)) OVER w)::int AS out_of_service
+    FROM groups grp
+    CROSS JOIN points p
+    LEFT JOIN changes c ON c.g = grp.g AND c.k = p.k
+    WINDOW w AS (PARTITION BY grp.g ORDER BY p.k)
 )
-SELECT grid.k, grid.key, grid.label,
-       (sum(coalesce(c.in_service, 0)) OVER running)::int AS in_service,
-       (sum(coalesce(c.occupied, 0)) OVER running)::int AS occupied,
-       (sum(coalesce(c.held, 0)) OVER running)::int AS held,
-       (sum(coalesce(c.out_of_service, 0)) OVER running)::int AS out_of_service
-FROM grid
-LEFT JOIN (
-    SELECT key, k,
-           sum(d) FILTER (WHERE name = 'in_service')::int AS in_service,
-           sum(d) FILTER (WHERE name = 'occupied')::int AS occupied,
-           sum(d) FILTER (WHERE name = 'held')::int AS held,
-           sum(d) FILTER (WHERE name = 'out_of_service')::int AS out_of_service
-    FROM changes GROUP BY key, k
-) c ON c.key IS NOT DISTINCT FROM grid.key AND c.k = grid.k
-WINDOW running AS (PARTITION BY grid.key ORDER BY grid.k)
-ORDER BY grid.k, grid.key NULLS LAST
+SELECT grp.key, grp.label,  -- one row per group, a figure per point in each array: cheap to decode
+       array_agg(r.in_service ORDER BY r.k) AS in_service,
+       array_agg(r.occupied ORDER BY r.k) AS occupied,
+       array_agg(r.held ORDER BY r.k) AS held,
+       array_agg(r.out_of_service ORDER BY r.k) AS out_of_service
+FROM running r JOIN groups grp USING (g)
+GROUP BY grp.g, grp.key, grp.label
+ORDER BY grp.g
 """
 
 
@@ -143,11 +154,10 @@ async def occupancy_at(
     rows = await conn.fetch(_SQL.format(key=key, label=label, joins=joins), moments, timezone, organisation_id)
     points: list[list[Figures]] = [[] for _ in moments]
     for row in rows:
-        figures = Figures(
-            row["key"], row["label"], row["in_service"], row["occupied"], row["held"], row["out_of_service"]
-        )
-        if figures.in_service:
-            points[row["k"] - 1].append(figures)
+        figures = zip(row["in_service"], row["occupied"], row["held"], row["out_of_service"], strict=True)
+        for point, (in_service, *rest) in zip(points, figures, strict=True):
+            if in_service:
+                point.append(Figures(row["key"], row["label"], in_service, *rest))
     return points
 
 
