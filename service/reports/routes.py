@@ -120,6 +120,15 @@ async def _points(
     ]
 
 
+def _window(start: datetime | None, start_name: str, end: datetime | None, end_name: str) -> tuple[datetime, datetime]:
+    """A window of moments: the end defaults to now, the start to 365 days before it."""
+    end = aware(end, end_name) or datetime.now(UTC)
+    start = aware(start, start_name) or end - timedelta(days=365)
+    if start >= end:
+        raise ProblemError(400, "Bad Request", detail=f"`{start_name}` must come before `{end_name}`.")
+    return start, end
+
+
 def _operator(caller: Caller) -> UUID | None:
     """Partners count their own organisation's facilities only."""
     return caller.organisation_id if caller.role is Role.PARTNER else None
@@ -310,10 +319,7 @@ async def waiting(
     at: query(Timestamp, "The moment, ISO 8601 with offset; default now") = None,
     placed_from: query(Timestamp, "Start of the placements window; default a year before `at`") = None,
 ) -> WaitingReport:
-    at = aware(at, "at") or datetime.now(UTC)
-    placed_from = aware(placed_from, "placed_from") or at - timedelta(days=365)
-    if placed_from >= at:
-        raise ProblemError(400, "Bad Request", detail="`placed_from` must come before `at`.")
+    placed_from, at = _window(placed_from, "placed_from", at, "at")
     viewer = _viewer(request, caller)
     ages = await history.waiting_by_age(conn, at, [float(d) for d in AGE_BANDS])
     bands = [
@@ -373,10 +379,7 @@ async def distance(
     to: query(Timestamp, "End of the window and moment of `current`; default now") = None,
     started_from: query(Timestamp, "Start of the window; default a year before `to`") = None,
 ) -> DistanceReport:
-    to = aware(to, "to") or datetime.now(UTC)
-    started_from = aware(started_from, "started_from") or to - timedelta(days=365)
-    if started_from >= to:
-        raise ProblemError(400, "Bad Request", detail="`started_from` must come before `to`.")
+    started_from, to = _window(started_from, "started_from", to, "to")
     thresholds = {kind.value: km for kind, km in Parameters().min_distance_km.items() if km > 0}
     rows = await history.distances(
         conn, started_from, to, _operator(caller), list(DISTANCE_BANDS), msgspec.json.encode(thresholds).decode()
