@@ -117,7 +117,7 @@ class _Prices:
 
 
 def place_linked(
-    instance: Instance, relaxed: Mapping[int, int], linked: Sequence[int], seconds: float
+    instance: Instance, relaxed: Mapping[int, int], linked: Sequence[int], seconds: float, wall_seconds: float
 ) -> tuple[dict[int, int], str]:
     """Beds for the linked people given the relaxed plan of everyone, and CP-SAT's status."""
     in_link = set(linked)
@@ -129,7 +129,7 @@ def place_linked(
     if sum(map(len, options)) > CHOICE_MAX_OPTIONS:
         return {i: c for option in first_fit for i, c in option.beds.items()}, SKIPPED
     _add_options_before(instance, prices, households, apart, keep, options)
-    chosen, status = _choose(instance, prices, options, apart, first_fit, seconds)
+    chosen, status = _choose(instance, prices, options, apart, first_fit, seconds, wall_seconds)
     return {i: c for option in chosen for i, c in option.beds.items()}, status
 
 
@@ -342,6 +342,7 @@ def _choose(
     apart: list[tuple[int, int]],
     hint: list[Option],
     seconds: float,
+    wall_seconds: float,
 ) -> tuple[list[Option], str]:
     """One option per household or none, beds within what is free plus what may be taken
     from the unlinked at its price, keep-apart pairs in different facilities."""
@@ -373,7 +374,7 @@ def _choose(
     model.maximize(sum(objective))
     for key, variable in chosen.items():
         model.add_hint(variable, key in hinted)
-    solver = cp_solver(seconds)
+    solver = cp_solver(seconds, wall_seconds)
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE) or solver.objective_value <= _worth(prices, hint):
         return hint, solver.status_name(status)

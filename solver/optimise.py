@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver.explain import Explainer
-from solver.flow import FlowModel
+from solver.flow import FlowModel, FlowResult
 from solver.instance import Instance
 from solver.links import place_linked
 from solver.problem import Line, Method, PlacementPlan, PlacementProblem, Scores, Statistics, UnplacedReason
@@ -40,7 +40,8 @@ def solve(problem: PlacementProblem) -> PlacementPlan:
     couple_pairs, apart_pairs = couples(instance, everyone), keep_apart(instance, everyone)
     side = sorted({i for pair in couple_pairs + apart_pairs for i in pair})
     if side:
-        sides = _with_sides(instance, flow, side, relaxed.assignment)
+        deadline = started + problem.parameters.time_limit_s
+        sides = _with_sides(instance, flow, side, relaxed, deadline)
         assignment, method, status = sides.assignment, Method.FLOW_AND_CP_SAT, sides.status
     else:
         assignment, method, status = relaxed.assignment, Method.FLOW, None
@@ -80,21 +81,25 @@ class _Sides:
     """CP-SAT proved optimality over the whole problem."""
 
 
-def _with_sides(instance: Instance, flow: FlowModel, side: list[int], relaxed: dict[int, int]) -> _Sides:
+def _with_sides(instance: Instance, flow: FlowModel, side: list[int], relaxed: FlowResult, deadline: float) -> _Sides:
     """Couples and keep-apart pairs enforced: by CP-SAT over everyone when the problem is
     small, else by placing the linked households around the flow plan (solver/links.py)
     and the flow again for everyone else. CP-SAT's budgets are deterministic, a share of
-    the time limit, so that identical input gives identical output."""
+    the time limit, so that identical input gives identical output; what is left of the
+    time limit by the clock (`deadline`, a perf_counter time) stops it first on a slow
+    machine."""
     parameters = instance.parameters
     everyone = list(range(len(instance.problem.people)))
     people_of_group = Counter(instance.group_of)
     if sum(n * int(instance.group_mask(g).sum()) for g, n in people_of_group.items()) <= parameters.exact_below:
         candidates = {i: np.flatnonzero(instance.group_mask(instance.group_of[i])) for i in everyone}
         model = SideModel(everyone, candidates, instance.capacity)
-        hint = consistent_hint(instance, everyone, relaxed)
-        result = assign_with_sides(instance, model, hint, parameters.time_limit_s * EXACT_SHARE)
+        hint = consistent_hint(instance, everyone, relaxed.assignment)
+        budget, left = parameters.time_limit_s * EXACT_SHARE, deadline - time.perf_counter()
+        result = assign_with_sides(instance, model, hint, budget, left, relaxed.objective)
         return _Sides(result.assignment, result.status, result.optimal)
-    linked, status = place_linked(instance, relaxed, side, parameters.time_limit_s * LINKS_SHARE)
+    budget, left = parameters.time_limit_s * LINKS_SHARE, deadline - time.perf_counter()
+    linked, status = place_linked(instance, relaxed.assignment, side, budget, left)
     in_side = set(side)
     unlinked = [i for i in everyone if i not in in_side]
     rest = flow.solve(unlinked, instance.capacity - _usage(instance, linked))

@@ -69,8 +69,14 @@ class SideModel:
     """Beds free for these people, per class."""
 
 
-def assign_with_sides(instance: Instance, model: SideModel, hint: Mapping[int, int], seconds: float) -> SideResult:
-    """Best placement of the model's people under couple and keep-apart constraints."""
+def assign_with_sides(
+    instance: Instance, model: SideModel, hint: Mapping[int, int], seconds: float, wall_seconds: float, bound: int
+) -> SideResult:
+    """Best placement of the model's people under couple and keep-apart constraints.
+
+    `bound` (the relaxed flow's value) caps the objective: no plan exceeds it, and with
+    the cap CP-SAT proves optimality as soon as it reaches it, rather than spending its
+    budget failing to prove what the flow already has."""
     cp = cp_model.CpModel()
     chosen: dict[tuple[int, int], cp_model.IntVar] = {}
     of_person: dict[int, list[cp_model.IntVar]] = defaultdict(list)
@@ -97,10 +103,11 @@ def assign_with_sides(instance: Instance, model: SideModel, hint: Mapping[int, i
     for i, j in keep_apart(instance, model.people):
         for f in at[i].keys() & at[j].keys():
             cp.add_at_most_one(at[i][f] + at[j][f])
+    cp.add(sum(objective) <= bound)
     cp.maximize(sum(objective))
     for (i, c), var in chosen.items():
         cp.add_hint(var, hint.get(i) == c)
-    solver = cp_solver(seconds)
+    solver = cp_solver(seconds, wall_seconds)
     status = solver.solve(cp)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return SideResult(dict(hint), solver.status_name(status), False)
@@ -108,13 +115,14 @@ def assign_with_sides(instance: Instance, model: SideModel, hint: Mapping[int, i
     return SideResult(assignment, solver.status_name(status), status == cp_model.OPTIMAL)
 
 
-def cp_solver(seconds: float) -> cp_model.CpSolver:
+def cp_solver(seconds: float, wall_seconds: float) -> cp_model.CpSolver:
     """One worker on a deterministic time budget: identical input, identical output.
-    The wall-clock limit is only a safety net for a very slow machine."""
+    The wall-clock limit (what is left of the problem's time limit) is a safety net: on
+    a slow or busy machine it ends the search first, and then output may vary."""
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.cp_model_probing_level = 0  # probing the capacity rows costs seconds and finds little
     solver.parameters.max_presolve_iterations = 1  # further rounds halved Paris's wall time for no gain
     solver.parameters.max_deterministic_time = seconds
-    solver.parameters.max_time_in_seconds = 3 * seconds + 1
+    solver.parameters.max_time_in_seconds = max(wall_seconds, 0.05)
     return solver
