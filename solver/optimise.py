@@ -3,9 +3,9 @@
 1. Min-cost flow over everyone, couples and keep-apart links relaxed (couple members
    only where their partner fits too): exact, and its value bounds every plan.
 2. Without couples or keep-apart pairs that plan is optimal: done.
-3. Otherwise, small problems: CP-SAT over everyone, seeded with the flow plan made
-   consistent (exact when it proves optimality). Larger ones: the linked households are
-   placed around the flow plan (solver/links.py), then the flow re-places everyone else.
+3. Otherwise the linked households are placed around the flow plan (solver/links.py),
+   then the flow re-places everyone else. Worth the flow's bound, that plan is optimal;
+   else a small problem goes on to CP-SAT over everyone, seeded with it.
 The gap is measured against the flow bound, or against CP-SAT's proof.
 """
 
@@ -23,7 +23,7 @@ from solver.instance import Instance
 from solver.links import place_linked
 from solver.problem import Line, Method, PlacementPlan, PlacementProblem, Scores, Statistics, UnplacedReason
 from solver.scoring import cost_points, distance_points
-from solver.sides import SideModel, assign_with_sides, consistent_hint, couples, keep_apart
+from solver.sides import SideModel, assign_with_sides, couples, keep_apart
 
 EXACT_SHARE = 0.8
 """Of the time limit, CP-SAT's deterministic budget over a whole small problem."""
@@ -82,28 +82,31 @@ class _Sides:
 
 
 def _with_sides(instance: Instance, flow: FlowModel, side: list[int], relaxed: FlowResult, deadline: float) -> _Sides:
-    """Couples and keep-apart pairs enforced: by CP-SAT over everyone when the problem is
-    small, else by placing the linked households around the flow plan (solver/links.py)
-    and the flow again for everyone else. CP-SAT's budgets are deterministic, a share of
-    the time limit, so that identical input gives identical output; what is left of the
-    time limit by the clock (`deadline`, a perf_counter time) stops it first on a slow
-    machine."""
+    """Couples and keep-apart pairs enforced: the linked households placed around the flow
+    plan (solver/links.py), and the flow again for everyone else. A plan worth the flow's
+    bound is optimal as it stands; short of it, a small problem goes on to CP-SAT over
+    everyone, hinted with that plan. CP-SAT's budgets are deterministic, a share of the
+    time limit, so that identical input gives identical output; what is left of the time
+    limit by the clock (`deadline`, a perf_counter time) stops it first on a slow machine."""
     parameters = instance.parameters
     everyone = list(range(len(instance.problem.people)))
-    people_of_group = Counter(instance.group_of)
-    if sum(n * int(instance.group_mask(g).sum()) for g, n in people_of_group.items()) <= parameters.exact_below:
-        candidates = {i: np.flatnonzero(instance.group_mask(instance.group_of[i])) for i in everyone}
-        model = SideModel(everyone, candidates, instance.capacity)
-        hint = consistent_hint(instance, everyone, relaxed.assignment)
-        budget, left = parameters.time_limit_s * EXACT_SHARE, deadline - time.perf_counter()
-        result = assign_with_sides(instance, model, hint, budget, left, relaxed.objective)
-        return _Sides(result.assignment, result.status, result.optimal)
     budget, left = parameters.time_limit_s * LINKS_SHARE, deadline - time.perf_counter()
     linked, status = place_linked(instance, relaxed.assignment, side, budget, left)
     in_side = set(side)
-    unlinked = [i for i in everyone if i not in in_side]
-    rest = flow.solve(unlinked, instance.capacity - _usage(instance, linked))
-    return _Sides({**rest.assignment, **linked}, status, False)
+    rest = flow.solve([i for i in everyone if i not in in_side], instance.capacity - _usage(instance, linked))
+    households = {**rest.assignment, **linked}
+    if _objective(instance, households) >= relaxed.objective:
+        return _Sides(households, status, True)
+    people_of_group = Counter(instance.group_of)
+    if sum(n * int(instance.group_mask(g).sum()) for g, n in people_of_group.items()) > parameters.exact_below:
+        return _Sides(households, status, False)
+    candidates = {i: np.flatnonzero(instance.group_mask(instance.group_of[i])) for i in everyone}
+    model = SideModel(everyone, candidates, instance.capacity)
+    budget, left = parameters.time_limit_s * EXACT_SHARE, deadline - time.perf_counter()
+    result = assign_with_sides(instance, model, households, budget, left, relaxed.objective)
+    if _objective(instance, result.assignment) < _objective(instance, households):
+        return _Sides(households, result.status, False)
+    return _Sides(result.assignment, result.status, result.optimal)
 
 
 def _objective(instance: Instance, assignment: dict[int, int]) -> int:

@@ -103,11 +103,9 @@ class Parameters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     itself is exact and needs no limit."""
     candidate_facilities: Annotated[int, Meta(ge=1, le=200)] = 12
     """At scale, how many of its best facilities CP-SAT may choose from for each household."""
-    exact_below: Annotated[int, Meta(ge=0, le=1_000_000)] = 10_000
-    """Side constraints are solved over the whole problem (exact) when it has at most
-    this many person–bed-class pairs, else over the people they affect. At 29,000 pairs
-    (the demo's 954 waiting after a simulated history, 140 free beds) the whole model
-    took CP-SAT 5 s to prove what the households' path found in 0.12 s."""
+    exact_below: Annotated[int, Meta(ge=0, le=1_000_000)] = 30_000
+    """When the households' plan falls short of the flow's bound, CP-SAT goes on over the
+    whole problem (exact) if it has at most this many person–bed-class pairs."""
 
 
 class PlacementProblem(msgspec.Struct, frozen=True, kw_only=True):

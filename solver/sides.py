@@ -45,19 +45,6 @@ def _pairs(instance: Instance, people: Sequence[int], linked) -> list[tuple[int,
     return sorted(pairs)
 
 
-def consistent_hint(instance: Instance, people: Sequence[int], plan: Mapping[int, int]) -> dict[int, int]:
-    """The plan without the people it places against a couple or keep-apart link."""
-    hint = {i: plan[i] for i in people if i in plan}
-    for i, j in couples(instance, people):
-        if i not in hint or j not in hint or instance.class_facility[hint[i]] != instance.class_facility[hint[j]]:
-            hint.pop(i, None)
-            hint.pop(j, None)
-    for i, j in keep_apart(instance, people):
-        if i in hint and j in hint and instance.class_facility[hint[i]] == instance.class_facility[hint[j]]:
-            hint.pop(j)
-    return hint
-
-
 @dataclass(frozen=True, slots=True)
 class SideModel:
     """Who CP-SAT places, where it may put them, in how many beds."""
