@@ -44,13 +44,12 @@ from datetime import time as clock  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 import asyncpg  # noqa: E402
-import msgspec  # noqa: E402
 
 from contracts.reports import GroupBy, Step  # noqa: E402
 from service.db.embedded import embedded_server  # noqa: E402
 from service.reports import history  # noqa: E402
 from service.reports.occupancy import local_midnights, next_step, occupancy_at  # noqa: E402
-from service.reports.routes import AGE_BANDS, DISTANCE_BANDS  # noqa: E402
+from service.reports.routes import AGE_BANDS, DISTANCE_BANDS, THRESHOLDS_JSON  # noqa: E402
 
 TIMEZONE = "Europe/Paris"
 TARGET_MS = 200.0
@@ -115,13 +114,12 @@ async def measure(url: str, until: date, years: int, repeat: int) -> bool:
             await history.waiting_by_age(conn, now, [float(d) for d in AGE_BANDS])
             await history.time_to_placement(conn, year_ago, now)
 
-        thresholds = msgspec.json.encode({"assore_hotel": 1.0, "specialised_unit": 1.0}).decode()
         cases += [
             (f"flows, {len(months)} months", flows),
             ("waiting now, placed in a year", waiting),
             (
                 "distance now, begun in a year",
-                lambda: history.distances(conn, year_ago, now, None, list(DISTANCE_BANDS), thresholds),
+                lambda: history.distances(conn, year_ago, now, None, list(DISTANCE_BANDS), THRESHOLDS_JSON),
             ),
         ]
         baseline, _ = await timed(lambda: conn.fetchval("SELECT count(*) FROM stays"), repeat)

@@ -209,7 +209,6 @@ class _Routes:
         self.instance, self.network, self.capacity, self.class_node = instance, network, capacity, class_node
         self.nodes: dict[tuple[Point | None, int, Needs | None], int] = {}
         self.room: dict[Needs | None, np.ndarray] = {}
-        self.blocks: dict[tuple[int, Needs | None], _Blocks] = {}
         self.shared: dict[tuple[Point | None, bytes, int], int] = {}
         """(anchor, near classes, anchor-free route) or (None, classes, −1) → node."""
         self.blocks_of_node: dict[int, _Blocks] = {}

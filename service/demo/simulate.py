@@ -60,6 +60,7 @@ import asyncpg
 
 from service.audit.record import record
 from service.demo import dataset as demo
+from service.placements.fit import bed_type
 from service.referrals.queries import reference_hmac
 from solver.problem import Gender, GenderPolicy, Kind
 from solver.rules import BedType, Needs, broken_by_type
@@ -941,8 +942,8 @@ async def _inventory(conn: asyncpg.Connection, timezone: str) -> tuple[list[UUID
     """Every bed, ordered by what it is (never by id), so the same inventory gives the same history."""
     rows = await conn.fetch(
         """
-        SELECT b.id, b.facility_id, b.label, f.kind, b.gender_policy, b.accessible, b.couple_room,
-               b.dogs_allowed, b.medical_level,
+        SELECT b.id, b.facility_id, b.label, f.kind, b.gender_policy, b.accessible AS bed_accessible,
+               b.couple_room, b.dogs_allowed, b.medical_level AS bed_medical_level,
                greatest(b.in_service_from, f.opened_on::timestamp AT TIME ZONE $1) AS in_service_from,
                f.closed_on::timestamp AT TIME ZONE $1 AS closes_at
         FROM beds b JOIN facilities f ON f.id = b.facility_id
@@ -955,14 +956,7 @@ async def _inventory(conn: asyncpg.Connection, timezone: str) -> tuple[list[UUID
         InventoryBed(
             facility=facilities.setdefault(row["facility_id"], len(facilities)),
             label=row["label"],
-            type=BedType(
-                Kind(row["kind"]),
-                GenderPolicy(row["gender_policy"]),
-                row["accessible"],
-                row["couple_room"],
-                row["dogs_allowed"],
-                row["medical_level"],
-            ),
+            type=bed_type(row),
             in_service_from=row["in_service_from"],
             closes_at=row["closes_at"],
         )

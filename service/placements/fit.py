@@ -28,6 +28,19 @@ _PERSON = {Gender.WOMAN: "a woman", Gender.MAN: "a man", Gender.OTHER: "of anoth
 _BED_FOR = {GenderPolicy.WOMEN: "women", GenderPolicy.MEN: "men"}
 
 
+def bed_type(row: asyncpg.Record) -> BedType:
+    """The bed's attributes from a row with kind, gender_policy, bed_accessible, couple_room,
+    dogs_allowed and bed_medical_level."""
+    return BedType(
+        Kind(row["kind"]),
+        GenderPolicy(row["gender_policy"]),
+        row["bed_accessible"],
+        row["couple_room"],
+        row["dogs_allowed"],
+        row["bed_medical_level"],
+    )
+
+
 def needs_and_bed(row: asyncpg.Record) -> tuple[Needs, BedType]:
     """The rule inputs from a row with the referral's needs and the bed's attributes (as below)."""
     needs = Needs(
@@ -39,15 +52,7 @@ def needs_and_bed(row: asyncpg.Record) -> tuple[Needs, BedType]:
         row["consents_out_of_region"],
         row["in_couple"],
     )
-    bed = BedType(
-        Kind(row["kind"]),
-        GenderPolicy(row["gender_policy"]),
-        row["bed_accessible"],
-        row["couple_room"],
-        row["dogs_allowed"],
-        row["bed_medical_level"],
-    )
-    return needs, bed
+    return needs, bed_type(row)
 
 
 async def check_fit(conn: asyncpg.Connection, referral_id: UUID, bed_id: UUID) -> None:

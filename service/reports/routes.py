@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from uuid import UUID
@@ -217,7 +217,9 @@ async def flows(
     starts = _moments(from_, to, step, zone)
     boundaries = [*starts, datetime.combine(next_step(starts[-1].date(), step), time(), tzinfo=zone)]
     operator = _operator(caller)
-    counts = await history.flow_counts(conn, boundaries, operator)
+    counts: dict[int, list[Record]] = defaultdict(list)
+    for row in await history.flow_counts(conn, boundaries, operator):
+        counts[row["k"]].append(row)
     lengths = {(row["k"], row["kind"]): row for row in await history.flow_lengths(conn, boundaries, operator)}
     places = await occupancy_at(conn, starts, GroupBy.KIND, request.app.state.settings.timezone, operator)
     viewer = _viewer(request, caller)
@@ -225,7 +227,7 @@ async def flows(
     for k, start in enumerate(starts, start=1):
         in_service = {f.key: f.in_service for f in places[k - 1]}
         for kind in [*FacilityKind, None]:
-            mine = [r for r in counts if r["k"] == k and (kind is None or r["kind"] == kind)]
+            mine = [r for r in counts[k] if kind is None or r["kind"] == kind]
             periods.append(_flow(start, kind, mine, lengths.get((k, kind)), in_service, viewer))
     report = FlowsReport(step=step, periods=periods)
     return _flows_csv(report) if _wants_csv(request) else report
@@ -357,6 +359,9 @@ def _waiting_csv(report: WaitingReport) -> Response[str]:
 
 
 DISTANCE_BANDS = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)  # km; the last band is open
+THRESHOLDS = {kind.value: km for kind, km in Parameters().min_distance_km.items() if km > 0}
+"""Each kind's minimum distance, the solver's default; kinds exempt from it are left out."""
+THRESHOLDS_JSON = msgspec.json.encode(THRESHOLDS).decode()
 
 
 @get(
@@ -380,14 +385,11 @@ async def distance(
     started_from: query(Timestamp, "Start of the window; default a year before `to`") = None,
 ) -> DistanceReport:
     started_from, to = _window(started_from, "started_from", to, "to")
-    thresholds = {kind.value: km for kind, km in Parameters().min_distance_km.items() if km > 0}
-    rows = await history.distances(
-        conn, started_from, to, _operator(caller), list(DISTANCE_BANDS), msgspec.json.encode(thresholds).decode()
-    )
+    rows = await history.distances(conn, started_from, to, _operator(caller), list(DISTANCE_BANDS), THRESHOLDS_JSON)
     viewer = _viewer(request, caller)
     sections = {
         which: [
-            _kind_distance(kind, [r for r in rows if r["which"] == which and r["kind"] == kind], thresholds, viewer)
+            _kind_distance(kind, [r for r in rows if r["which"] == which and r["kind"] == kind], THRESHOLDS, viewer)
             for kind in FacilityKind
         ]
         for which in ("current", "begun")
