@@ -116,6 +116,11 @@ def test_the_dashboard_shows_the_apis_numbers(served, tmp_path: Path) -> None:
             assert metrics.found[f"occupancy.{group['group']}.{name}"] == shown(group[name])
         assert metrics.found[f"occupancy.{group['group']}.occupancy_rate"] == percent(group["occupancy_rate"])
 
+    today = datetime.now(UTC).date().isoformat()  # the page's last point, as it asks for it
+    last = api.get("/v1/occupancy/series", params={"from": today, "to": today, "group_by": "kind"}).json()
+    for group in last["points"][-1]["groups"]:
+        assert metrics.found[f"series.{group['group']}.last_rate"].endswith(percent(group["occupancy_rate"]))
+
     queue = api.get("/v1/reports/waiting").json()
     assert metrics.found["waiting.total"] == shown(queue["waiting"])
     for i, band in enumerate(queue["by_age"]):

@@ -15,7 +15,7 @@ from service.demo.simulate import simulate
 from tests.process import TEST_REFERENCE_KEY
 
 
-async def test_a_proposal_on_a_simulated_history_answers_in_time(client, keys, conn) -> None:
+async def test_a_proposal_on_a_simulated_history_answers_with_a_plan(client, keys, conn) -> None:
     await load_demo(conn, TEST_REFERENCE_KEY)
     await simulate(conn, TEST_REFERENCE_KEY, years=1, seed=3, until=datetime.now(UTC).date(), timezone="Europe/Paris")
     free = await conn.fetchval(
