@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import swagger_ui_bundle
 from litestar import Litestar, Router, get
 from litestar.datastructures import State
@@ -12,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
+from service.access import authorise, check_access
 from service.audit.routes import audit_trail
 from service.auth import API_KEY_HEADER, ApiKeyMiddleware, provide_caller
 from service.availability.routes import availability
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             distance,
         ],
         middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
+        guards=[authorise],
         before_request=strict_json_body,
         security=[{"ApiKey": []}],
     )
@@ -90,9 +94,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    check_access(documented_routes(app))
     # Outermost, so the access log also sees 404s and errors raised by middleware.
     app.asgi_handler = access_log(app.asgi_handler)
     return app
+
+
+def documented_routes(app: Litestar) -> Iterator[tuple[str, str]]:
+    """(method, path) of every operation in the OpenAPI document."""
+    for path, item in (app.openapi_schema.paths or {}).items():
+        for method in ("get", "put", "post", "delete", "patch"):
+            if getattr(item, method) is not None:
+                yield method.upper(), path
 
 
 def _openapi() -> OpenAPIConfig:

@@ -1,4 +1,4 @@
-"""The `abri` command: serve, migrate, seed-demo, simulate, create-key, purge, openapi."""
+"""The `abri` command: serve, migrate, seed-demo, simulate, create-key, purge, openapi, access-matrix."""
 
 from __future__ import annotations
 
@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     spec = commands.add_parser("openapi", help="write the OpenAPI document")
     spec.add_argument("--output", type=Path, default=PROJECT_ROOT / "openapi" / "openapi.json")
     spec.set_defaults(run=_openapi)
+    commands.add_parser("access-matrix", help="print the roles × routes table (Markdown)").set_defaults(
+        run=_access_matrix
+    )
     return parser
 
 
@@ -274,3 +277,9 @@ def _openapi(args: argparse.Namespace, _: Settings) -> None:
 
     write_schema(args.output)
     print(f"Wrote {args.output}")
+
+
+def _access_matrix(_: argparse.Namespace, __: Settings) -> None:
+    from service.access import markdown_table
+
+    print(markdown_table(), end="")

@@ -28,7 +28,7 @@ from contracts.common import (
     whole,
 )
 from contracts.inventory import MedicalLevel
-from service.auth import Actor, allow
+from service.auth import Actor
 from service.availability.queries import After, AvailabilityFilter, Bbox, free_beds
 from service.db.pool import Conn
 from service.http import CursorParam, LimitParam, aware, query
@@ -42,7 +42,6 @@ BboxText = Annotated[str, Meta(pattern=whole(f"{_COORD},{_COORD},{_COORD},{_COOR
 @get(
     "/availability",
     tags=["availability"],
-    guards=[allow(Role.ADMIN, Role.PLACEMENT_OFFICER, Role.MANAGER, Role.PARTNER)],
     responses=problem_responses(400, 401, 403),
     description=(
         "Beds free at `at` (default now): in service, facility open, no hold or stay. Each carries "

@@ -20,11 +20,8 @@ from contracts.inventory import (
     UnavailabilityUpdate,
 )
 from service.auth import (
-    ANY_ROLE,
-    INVENTORY_WRITERS,
     Actor,
     Caller,
-    allow,
     require_organisation,
 )
 from service.beds.queries import bed_owner, facility_owner
@@ -51,7 +48,7 @@ CallerRequest = Request[Caller, UUID, object]
 class BedController(Controller):
     tags = ("inventory",)
 
-    @post("/beds", guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 415, 422))
+    @post("/beds", responses=problem_responses(400, 401, 403, 409, 415, 422))
     async def create_bed(
         self, conn: Conn, caller: Actor, data: JSONBody[BedCreate], idempotency_key: IdempotencyKeyHeader = None
     ) -> Response[Bed]:
@@ -61,7 +58,6 @@ class BedController(Controller):
 
     @post(
         "/beds/bulk",
-        guards=[allow(*INVENTORY_WRITERS)],
         responses=problem_responses(400, 401, 403, 409, 415, 422),
         description="Creates up to 2,000 beds of one facility in one transaction: all or none.",
     )
@@ -72,7 +68,7 @@ class BedController(Controller):
         rows = [changes(bed) | {"facility_id": data.facility_id} for bed in data.beds]
         return BedsCreated(items=await BEDS.insert_many(conn, caller, rows))
 
-    @get("/beds", guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403))
+    @get("/beds", responses=problem_responses(400, 401, 403))
     async def list_beds(
         self,
         conn: Conn,
@@ -82,13 +78,12 @@ class BedController(Controller):
     ) -> Page[Bed]:
         return await BEDS.page(conn, {"facility_id": facility_id}, cursor, limit)
 
-    @get("/beds/{bed_id:uuid}", guards=[allow(*ANY_ROLE)], responses=problem_responses(401, 403, 404))
+    @get("/beds/{bed_id:uuid}", responses=problem_responses(401, 403, 404))
     async def get_bed(self, conn: Conn, bed_id: PathId) -> Response[Bed]:
         return with_etag(await BEDS.get(conn, bed_id))
 
     @patch(
         "/beds/{bed_id:uuid}",
-        guards=[allow(*INVENTORY_WRITERS)],
         responses=problem_responses(400, 401, 403, 404, 409, 412, 415, 422),
     )
     async def update_bed(
@@ -99,7 +94,6 @@ class BedController(Controller):
 
     @post(
         "/beds/{bed_id:uuid}/unavailability",
-        guards=[allow(*INVENTORY_WRITERS)],
         responses=problem_responses(400, 401, 403, 404, 409, 415, 422),
         description="Takes the bed out of service for a period; 409 if it overlaps another such period.",
     )
@@ -117,7 +111,6 @@ class BedController(Controller):
 
     @get(
         "/beds/{bed_id:uuid}/unavailability",
-        guards=[allow(*ANY_ROLE)],
         responses=problem_responses(400, 401, 403, 404),
     )
     async def list_unavailability(
@@ -126,13 +119,12 @@ class BedController(Controller):
         await bed_owner(conn, bed_id)  # 404 for an unknown bed rather than an empty list
         return await UNAVAILABILITY.page(conn, {"bed_id": bed_id}, cursor, limit)
 
-    @get("/unavailability/{period_id:uuid}", guards=[allow(*ANY_ROLE)], responses=problem_responses(401, 403, 404))
+    @get("/unavailability/{period_id:uuid}", responses=problem_responses(401, 403, 404))
     async def get_unavailability(self, conn: Conn, period_id: PathId) -> Response[Unavailability]:
         return with_etag(await UNAVAILABILITY.get(conn, period_id))
 
     @patch(
         "/unavailability/{period_id:uuid}",
-        guards=[allow(*INVENTORY_WRITERS)],
         responses=problem_responses(400, 401, 403, 404, 409, 412, 415, 422),
         description="Change the reason or the period, e.g. end it early when the bed is back in service.",
     )

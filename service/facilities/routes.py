@@ -11,10 +11,7 @@ from contracts.common import Arrondissement, Department, FacilityKind, Name, Pag
 from contracts.derive import changes
 from contracts.inventory import Facility, FacilityCreate, FacilityUpdate
 from service.auth import (
-    ANY_ROLE,
-    INVENTORY_WRITERS,
     Actor,
-    allow,
     require_organisation,
 )
 from service.db.pool import Conn
@@ -42,7 +39,7 @@ class FacilityController(Controller):
     path = "/facilities"
     tags = ("inventory",)
 
-    @post(guards=[allow(*INVENTORY_WRITERS)], responses=problem_responses(400, 401, 403, 409, 415, 422))
+    @post(responses=problem_responses(400, 401, 403, 409, 415, 422))
     async def create_facility(
         self, conn: Conn, caller: Actor, data: JSONBody[FacilityCreate], idempotency_key: IdempotencyKeyHeader = None
     ) -> Response[Facility]:
@@ -50,7 +47,7 @@ class FacilityController(Controller):
         created = await FACILITIES.insert(conn, caller, changes(data))
         return with_etag(created, 201, f"/v1/facilities/{created.id}")
 
-    @get(guards=[allow(*ANY_ROLE)], responses=problem_responses(400, 401, 403), description=GEOJSON_NOTE)
+    @get(responses=problem_responses(400, 401, 403), description=GEOJSON_NOTE)
     async def list_facilities(
         self,
         conn: Conn,
@@ -77,7 +74,6 @@ class FacilityController(Controller):
 
     @get(
         "/{facility_id:uuid}",
-        guards=[allow(*ANY_ROLE)],
         responses=problem_responses(401, 403, 404),
         description=GEOJSON_NOTE,
     )
@@ -87,7 +83,6 @@ class FacilityController(Controller):
 
     @patch(
         "/{facility_id:uuid}",
-        guards=[allow(*INVENTORY_WRITERS)],
         responses=problem_responses(400, 401, 403, 404, 412, 415, 422),
     )
     async def update_facility(

@@ -21,7 +21,7 @@ from contracts.placements import (
 )
 from contracts.referrals import ReferralStatus
 from service.audit.record import record
-from service.auth import Actor, Caller, allow
+from service.auth import Actor, Caller
 from service.db.pool import Conn
 from service.http import IdempotencyKeyHeader, PathId
 from service.placements.fit import check_fit
@@ -43,7 +43,6 @@ from service.placements.queries import (
 )
 from service.problems import ProblemError, problem_responses
 
-OFFICERS = (Role.ADMIN, Role.PLACEMENT_OFFICER)
 ON_SITE = (Role.ADMIN, Role.PLACEMENT_OFFICER, Role.PARTNER)
 WRITE = problem_responses(400, 401, 403, 404, 409, 415, 422)
 
@@ -73,7 +72,6 @@ class HoldController(Controller):
     tags = ("placements",)
 
     @post(
-        guards=[allow(*OFFICERS)],
         responses=WRITE,
         description=(
             "Hold a free bed for a waiting referral until an expiry (default 4 hours). The hold stops blocking "
@@ -95,13 +93,12 @@ class HoldController(Controller):
             await record(conn, caller, "created", "hold", [hold.id], [hold_facts(hold)])
         return hold
 
-    @get("/{hold_id:uuid}", guards=[allow(*OFFICERS)], responses=problem_responses(401, 403, 404))
+    @get("/{hold_id:uuid}", responses=problem_responses(401, 403, 404))
     async def get_hold(self, conn: Conn, hold_id: PathId) -> Hold:
         return await get_hold(conn, hold_id)
 
     @post(
         "/{hold_id:uuid}/confirm",
-        guards=[allow(*OFFICERS)],
         responses=WRITE,
         description="The person takes the bed: the hold ends and a stay begins, in one transaction.",
     )
@@ -112,7 +109,7 @@ class HoldController(Controller):
             stay = await confirm_hold(conn, caller, hold_id)
         return stay
 
-    @post("/{hold_id:uuid}/cancel", status_code=200, guards=[allow(*OFFICERS)], responses=WRITE)
+    @post("/{hold_id:uuid}/cancel", status_code=200, responses=WRITE)
     async def cancel_hold(self, conn: Conn, caller: Actor, hold_id: PathId, data: JSONBody[HoldCancel]) -> Hold:
         async with conn.transaction():
             cancelled = await cancel_hold(conn, caller, hold_id, data.reason.value)
@@ -124,7 +121,6 @@ class StayController(Controller):
     tags = ("placements",)
 
     @post(
-        guards=[allow(*OFFICERS)],
         responses=WRITE,
         description="Place a waiting referral in a free bed at once, with no hold (e.g. the person is there).",
     )
@@ -143,13 +139,13 @@ class StayController(Controller):
             await record(conn, caller, "started", "stay", [stay.id], [stay_facts(stay)])
         return stay
 
-    @get("/{stay_id:uuid}", guards=[allow(*ON_SITE)], responses=problem_responses(401, 403, 404))
+    @get("/{stay_id:uuid}", responses=problem_responses(401, 403, 404))
     async def get_stay(self, conn: Conn, caller: Actor, stay_id: PathId) -> Stay:
         stay = await get_stay(conn, stay_id)
         require_bed_access(caller, await bed_owner(conn, stay.bed_id))
         return stay
 
-    @post("/{stay_id:uuid}/check-in", status_code=200, guards=[allow(*ON_SITE)], responses=WRITE)
+    @post("/{stay_id:uuid}/check-in", status_code=200, responses=WRITE)
     async def check_in(self, conn: Conn, caller: Actor, stay_id: PathId) -> Stay:
         async with conn.transaction():
             stay = await _open_stay(conn, caller, stay_id)
@@ -166,7 +162,6 @@ class StayController(Controller):
     @post(
         "/{stay_id:uuid}/no-show",
         status_code=200,
-        guards=[allow(*ON_SITE)],
         responses=WRITE,
         description="The person never arrived: the stay ends now, the bed is free, the referral waits again.",
     )
@@ -182,7 +177,6 @@ class StayController(Controller):
 
     @post(
         "/{stay_id:uuid}/transfer",
-        guards=[allow(*OFFICERS)],
         responses=WRITE,
         description="Move the person to another bed: this stay ends and the new one begins in one transaction.",
     )
@@ -208,7 +202,7 @@ class StayController(Controller):
             await record(conn, caller, "started", "stay", [moved.id], [stay_facts(moved)])
         return moved
 
-    @post("/{stay_id:uuid}/exit", status_code=200, guards=[allow(*ON_SITE)], responses=WRITE)
+    @post("/{stay_id:uuid}/exit", status_code=200, responses=WRITE)
     async def exit(self, conn: Conn, caller: Actor, stay_id: PathId, data: JSONBody[Exit]) -> Stay:
         async with conn.transaction():
             stay = await _open_stay(conn, caller, stay_id)
