@@ -45,6 +45,9 @@ OFFICERS = rule(ADMIN, OFFICER)
 ON_SITE = rule(ADMIN, OFFICER, PARTNER, own=[PARTNER])
 REFERRAL_DESK = rule(ADMIN, OFFICER, REFERRER, own=[REFERRER])
 CAPACITY_READERS = rule(ADMIN, OFFICER, MANAGER, PARTNER, own=[PARTNER])
+# Managers see bed and capacity events only (never a person's); see event_visible in SQL.
+EVENT_READERS = rule(*Role, own=[PARTNER, REFERRER])
+WEBHOOK_OWNERS = rule(*Role, own=[OFFICER, MANAGER, PARTNER, REFERRER])
 
 # "METHOD /path", paths as in the OpenAPI document.
 ACCESS: dict[str, Rule] = {
@@ -99,6 +102,13 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/reports/flows": CAPACITY_READERS,
     "GET /v1/reports/waiting": rule(ADMIN, OFFICER, MANAGER),
     "GET /v1/reports/distance": CAPACITY_READERS,
+    "GET /v1/events": EVENT_READERS,
+    "GET /v1/webhooks": WEBHOOK_OWNERS,
+    "POST /v1/webhooks": WEBHOOK_OWNERS,
+    "GET /v1/webhooks/{webhook_id}": WEBHOOK_OWNERS,
+    "DELETE /v1/webhooks/{webhook_id}": WEBHOOK_OWNERS,
+    "POST /v1/webhooks/{webhook_id}/replay": WEBHOOK_OWNERS,
+    "GET /v1/webhooks/{webhook_id}/dead-letters": WEBHOOK_OWNERS,
 }
 # OPTIONS only lists a path's methods; HEAD is not served.
 UNGUARDED_METHODS = frozenset({"OPTIONS", "HEAD"})

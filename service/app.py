@@ -21,6 +21,8 @@ from service.availability.routes import availability
 from service.beds.routes import BedController
 from service.dashboard.routes import dashboard, dashboard_assets
 from service.db.pool import pool_lifespan, provide_connection
+from service.events.delivery import webhook_worker
+from service.events.routes import WebhookController, event_feed
 from service.facilities.routes import FacilityController
 from service.health import live, ready
 from service.http import strict_json_body
@@ -75,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             flows,
             waiting,
             distance,
+            event_feed,
+            WebhookController,
         ],
         middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
         guards=[authorise],
@@ -87,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "conn": Provide(provide_connection, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        lifespan=[pool_lifespan(settings), solver_pool(settings), hold_sweeper],
+        lifespan=[pool_lifespan(settings), solver_pool(settings), hold_sweeper, webhook_worker],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),

@@ -10,6 +10,12 @@
 | `ABRI_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
 | `ABRI_REFERENCE_KEY` | HMAC-SHA256 secret for referral references, 32+ characters | see below |
 | `ABRI_SOLVER_WORKERS` | solver processes per API process (proposals queue for them) | 1 |
+| `ABRI_SMALL_COUNT_THRESHOLD` | managers see counts of people below this as "<N" | 5 |
+| `ABRI_WEBHOOK_POLL_S` | how often an idle webhook loop looks for due events | 0.5 |
+| `ABRI_WEBHOOK_TIMEOUT_S` | how long a receiver may take to answer | 10 |
+| `ABRI_WEBHOOK_MAX_ATTEMPTS` | failed attempts before an event becomes a dead letter | 16 |
+| `ABRI_WEBHOOK_BACKOFF_S` / `…_CAP_S` | first wait after a failure, doubling up to the cap | 1 / 3600 |
+| `ABRI_WEBHOOK_CONCURRENCY` | delivery loops per API process (subscriptions delivered at once) | 4 |
 
 `ABRI_REFERENCE_KEY` is required with `DATABASE_URL`; the embedded server generates one
 into `<data dir>/reference-key`. Changing it breaks duplicate-referral detection.
@@ -45,6 +51,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     solver_workers: Annotated[int, Meta(ge=1, le=64)] = 1
     small_count_threshold: Annotated[int, Meta(ge=1, le=100)] = 5
     """For managers, counts of people from 1 to this − 1 are shown as "<this" (1: none hidden)."""
+    webhook_poll_s: Annotated[float, Meta(ge=0.01, le=60)] = 0.5
+    webhook_timeout_s: Annotated[float, Meta(ge=0.1, le=60)] = 10.0
+    webhook_max_attempts: Annotated[int, Meta(ge=1, le=100)] = 16
+    """With the default backoff, about 6 hours of retries before an event is dead-lettered."""
+    webhook_backoff_s: Annotated[float, Meta(ge=0.01, le=3600)] = 1.0
+    webhook_backoff_cap_s: Annotated[float, Meta(ge=0.01, le=86400)] = 3600.0
+    webhook_concurrency: Annotated[int, Meta(ge=1, le=64)] = 4
 
     @property
     def embedded(self) -> bool:
@@ -62,6 +75,12 @@ _ENV = {
     "reference_key": "ABRI_REFERENCE_KEY",
     "solver_workers": "ABRI_SOLVER_WORKERS",
     "small_count_threshold": "ABRI_SMALL_COUNT_THRESHOLD",
+    "webhook_poll_s": "ABRI_WEBHOOK_POLL_S",
+    "webhook_timeout_s": "ABRI_WEBHOOK_TIMEOUT_S",
+    "webhook_max_attempts": "ABRI_WEBHOOK_MAX_ATTEMPTS",
+    "webhook_backoff_s": "ABRI_WEBHOOK_BACKOFF_S",
+    "webhook_backoff_cap_s": "ABRI_WEBHOOK_BACKOFF_CAP_S",
+    "webhook_concurrency": "ABRI_WEBHOOK_CONCURRENCY",
 }
 
 

@@ -1,4 +1,8 @@
-"""Writing audit events. Call inside the transaction of the change being recorded."""
+"""Writing audit events. Call inside the transaction of the change being recorded.
+
+Each audited change also goes to the partners' outbox (`service.events.outbox`), in the
+same transaction: what is audited is what partners can hear of.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import asyncpg
 import msgspec
 
 from service.auth import Caller
+from service.events.outbox import publish
 
 
 def _json(changes: dict[str, Any]) -> str:
@@ -28,6 +33,7 @@ async def record(
 
     `changes` must hold no personal data: callers pass ids, codes and inventory facts only.
     """
+    ids, texts = list(subject_ids), [_json(c) for c in changes]
     await conn.execute(
         """
         INSERT INTO audit_events (key_id, role, organisation_id, action, subject_type, subject_id, changes)
@@ -39,6 +45,7 @@ async def record(
         actor and actor.organisation_id,
         action,
         subject_type,
-        list(subject_ids),
-        [_json(c) for c in changes],
+        ids,
+        texts,
     )
+    await publish(conn, action, subject_type, ids, texts)

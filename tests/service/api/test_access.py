@@ -22,6 +22,7 @@ import pytest
 from contracts.common import Role
 from service.access import ACCESS, markdown_table
 from service.auth import API_KEY_HEADER, create_key
+from service.pagination import encode_cursor
 
 ADMIN, OFFICER, PARTNER, REFERRER, MANAGER = Role
 ROOT = Path(__file__).resolve().parents[3]
@@ -108,6 +109,10 @@ class World:
 
     async def site(self) -> str:
         return (await self.api("POST", "/v1/sites", ADMIN, site_body()))["id"]
+
+    async def webhook(self) -> str:
+        body = {"url": "http://127.0.0.1:9/hook", "event_types": ["stay.started"]}
+        return (await self.api("POST", "/v1/webhooks", PARTNER, body))["id"]
 
     async def organisation(self) -> str:
         return (await self.api("POST", "/v1/organisations", ADMIN, {"name": f"Org {next(_serial)}"}))["id"]
@@ -431,6 +436,48 @@ async def _(w: World) -> Call:
     return Call("GET", "/v1/reports/distance")
 
 
+@request("GET /v1/events")
+async def _(w: World) -> Call:
+    last = await w.conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
+    bed = await w.bed()
+    await w.api("POST", f"/v1/beds/{bed}/unavailability", ADMIN, {"reason": "safety", "starts_at": FIRST_OF_MARCH})
+    return Call("GET", f"/v1/events?after={encode_cursor(last)}", owned=(bed,))
+
+
+@request("GET /v1/webhooks")
+async def _(w: World) -> Call:
+    return Call("GET", "/v1/webhooks?limit=500", owned=(await w.webhook(),))
+
+
+@request("POST /v1/webhooks")
+async def _(w: World) -> Call:
+    return Call("POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "event_types": ["hold.created"]})
+
+
+@request("GET /v1/webhooks/{webhook_id}")
+async def _(w: World) -> Call:
+    webhook = await w.webhook()
+    return Call("GET", f"/v1/webhooks/{webhook}", owned=(webhook,))
+
+
+@request("DELETE /v1/webhooks/{webhook_id}")
+async def _(w: World) -> Call:
+    webhook = await w.webhook()
+    return Call("DELETE", f"/v1/webhooks/{webhook}", owned=(webhook,))
+
+
+@request("POST /v1/webhooks/{webhook_id}/replay")
+async def _(w: World) -> Call:
+    webhook = await w.webhook()
+    return Call("POST", f"/v1/webhooks/{webhook}/replay", {"position": 0}, (webhook,))
+
+
+@request("GET /v1/webhooks/{webhook_id}/dead-letters")
+async def _(w: World) -> Call:
+    webhook = await w.webhook()
+    return Call("GET", f"/v1/webhooks/{webhook}/dead-letters", owned=(webhook,))
+
+
 @pytest.fixture(scope="module")
 async def world(client, conn, keys) -> World:
     return World(client, conn, keys)
@@ -440,7 +487,8 @@ async def world(client, conn, keys) -> World:
 async def other_keys(conn) -> dict[Role, str]:
     """Keys of the second organisation ('Other operator') for the roles limited to their own."""
     other = await conn.fetchval("SELECT id FROM organisations WHERE name = 'Other operator'")
-    return {role: await create_key(conn, role, other) for role in (PARTNER, REFERRER)}
+    scoped = {role for found in ACCESS.values() for role in found.own}
+    return {role: await create_key(conn, role, other) for role in scoped}
 
 
 def test_every_operation_has_a_rule_and_a_request_here():

@@ -1,0 +1,1 @@
+"""Events for partners: the outbox, the webhook worker, the subscriptions and the feed."""
