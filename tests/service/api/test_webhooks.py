@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import asyncpg
 import msgspec
@@ -27,7 +25,7 @@ from contracts.common import Role
 from service.app import create_app
 from service.auth import API_KEY_HEADER
 from service.settings import Settings
-from tests.process import free_port
+from tests.receiver import Receiver
 
 ADMIN, OFFICER, PARTNER, REFERRER, MANAGER = Role
 FAST = {
@@ -37,47 +35,6 @@ FAST = {
     "webhook_max_attempts": 16,
     "webhook_timeout_s": 2.0,
 }
-
-
-class Receiver:
-    """A real HTTP server on a loopback port, started and stopped at will; paths in `failing` answer 500."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[tuple[str, dict[str, str], bytes]] = []
-        self.failing: set[str] = set()
-        self._server: ThreadingHTTPServer | None = None
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def start(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                if self.path in receiver.failing:
-                    self.send_response(500)
-                else:
-                    receiver.received.append((self.path, dict(self.headers), body))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def at(self, path: str) -> list[tuple[dict[str, str], bytes]]:
-        return [(headers, body) for p, headers, body in self.received if p == path]
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +146,7 @@ async def test_a_receiver_down_then_up_gets_every_event_once_in_order_signed(cli
 
 
 async def test_a_wrong_signature_is_detected_by_the_receiver(client, keys, beds, receiver):
-    receiver.start() if receiver._server is None else None
+    receiver.ensure_started()
     webhook = await subscribe(client, keys.by_role[PARTNER], receiver.url("/signed"))
     await out_of_service_and_back(client, keys, beds[0])
     await wait_for(lambda: len(receiver.at("/signed")) >= 2)
@@ -219,7 +176,7 @@ async def test_another_organisation_hears_nothing_of_ours(client, keys, beds, re
 
 async def test_after_the_last_attempt_the_event_is_a_dead_letter_and_replay_delivers_it(client, keys, beds, receiver):
     partner = keys.by_role[PARTNER]
-    receiver.start() if receiver._server is None else None
+    receiver.ensure_started()
     receiver.failing.add("/flaky")
     webhook = await subscribe(client, partner, receiver.url("/flaky"))
     before = webhook["delivered_position"]
