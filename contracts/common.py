@@ -1,4 +1,4 @@
-"""Shared types: constrained scalars, enums, pagination and problem details."""
+"""Shared types: constrained scalars, enums, pagination, problem details and health."""
 
 from __future__ import annotations
 
@@ -89,3 +89,10 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] | None = None
+
+
+class Health(msgspec.Struct):
+    """What `/health/live` and `/health/ready` answer."""
+
+    status: str
+    schema_version: int | None = None

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import msgspec
 from litestar import Request, Response, get
 
+from contracts.common import Health
 from service.db.migrate import current_version, latest_version
 from service.problems import problem_response, problem_responses
-
-
-class Health(msgspec.Struct):
-    status: str
-    schema_version: int | None = None
 
 
 @get("/health/live", tags=["health"])
