@@ -38,11 +38,21 @@ from uuid import UUID, uuid4
 
 import httpx
 import msgspec
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import Webhook as Signature
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from contracts.audit import AuditEvent
 from contracts.availability import AvailabilityPage, PersonGender
 from contracts.common import FacilityKind, Health, Page, Problem
+from contracts.events import (
+    DeadLetter,
+    EventPage,
+    EventType,
+    Replay,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+)
 from contracts.inventory import (
     Bed,
     BedCreate,
@@ -303,6 +313,8 @@ class _Exchange(Generic[T]):
         assert self.outcome is not None, "result() before any try"
         if not self.outcome.is_success:
             raise problem_error(self.outcome)
+        if self.call.response is type(None):  # 204 No Content
+            return None  # type: ignore[return-value]
         return msgspec.json.decode(self.outcome.content, type=self.call.response)
 
 
@@ -448,7 +460,7 @@ def verify_webhook(
     `secret` is the `whsec_...` secret (or its raw bytes); `body` the bytes exactly as
     received. Raises `InvalidWebhook` when the body cannot be trusted.
     """
-    webhook = Webhook(secret)
+    webhook = Signature(secret)
     try:
         webhook.verify(body, dict(headers), json_parse=False)
     except (WebhookVerificationError, ValueError) as exc:  # ValueError: a malformed signature or a non-UTF-8 body
@@ -767,3 +779,34 @@ def audit_events(
         "limit": limit,
     }
     return Call("GET", "/v1/audit", Page[AuditEvent], params)
+
+
+def events(
+    *, after: str | None = None, types: Sequence[EventType] | None = None, limit: int | None = None
+) -> Call[EventPage]:
+    """The feed: events after `after` (a `next_cursor`), oldest first; keep `next_cursor` and ask again."""
+    return Call("GET", "/v1/events", EventPage, {"after": after, "types": types, "limit": limit})
+
+
+def create_webhook(webhook: WebhookCreate) -> Call[WebhookCreated]:
+    return Call("POST", "/v1/webhooks", WebhookCreated, body=webhook)
+
+
+def list_webhooks(*, cursor: str | None = None, limit: int | None = None) -> Call[Page[Webhook]]:
+    return Call("GET", "/v1/webhooks", Page[Webhook], {"cursor": cursor, "limit": limit})
+
+
+def get_webhook(webhook_id: UUID) -> Call[Webhook]:
+    return Call("GET", f"/v1/webhooks/{webhook_id}", Webhook)
+
+
+def delete_webhook(webhook_id: UUID) -> Call[None]:
+    return Call("DELETE", f"/v1/webhooks/{webhook_id}", type(None))
+
+
+def replay_webhook(webhook_id: UUID, position: int) -> Call[Webhook]:
+    return Call("POST", f"/v1/webhooks/{webhook_id}/replay", Webhook, body=Replay(position=position))
+
+
+def dead_letters(webhook_id: UUID, *, limit: int | None = None) -> Call[list[DeadLetter]]:
+    return Call("GET", f"/v1/webhooks/{webhook_id}/dead-letters", list[DeadLetter], {"limit": limit})
