@@ -18,6 +18,7 @@ from service.availability.routes import availability
 from service.beds.routes import BedController
 from service.dashboard.routes import dashboard, dashboard_assets
 from service.db.pool import pool_lifespan, provide_connection
+from service.export.routes import hsds_export
 from service.facilities.routes import FacilityController
 from service.health import live, ready
 from service.http import strict_json_body
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             flows,
             waiting,
             distance,
+            hsds_export,
         ],
         middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
         before_request=strict_json_body,
