@@ -53,6 +53,7 @@ from contracts.events import (
     WebhookCreate,
     WebhookCreated,
 )
+from contracts.hsds import HsdsServicePage
 from contracts.inventory import (
     Bed,
     BedCreate,
@@ -810,3 +811,8 @@ def replay_webhook(webhook_id: UUID, position: int) -> Call[Webhook]:
 
 def dead_letters(webhook_id: UUID, *, limit: int | None = None) -> Call[list[DeadLetter]]:
     return Call("GET", f"/v1/webhooks/{webhook_id}/dead-letters", list[DeadLetter], {"limit": limit})
+
+
+def hsds_export(*, cursor: str | None = None, limit: int | None = None) -> Call[HsdsServicePage]:
+    """Facilities and their live capacity as Open Referral HSDS 3.1 services."""
+    return Call("GET", "/v1/export/hsds", HsdsServicePage, {"cursor": cursor, "limit": limit})

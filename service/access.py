@@ -102,6 +102,7 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/reports/flows": CAPACITY_READERS,
     "GET /v1/reports/waiting": rule(ADMIN, OFFICER, MANAGER),
     "GET /v1/reports/distance": CAPACITY_READERS,
+    "GET /v1/export/hsds": CAPACITY_READERS,
     "GET /v1/events": EVENT_READERS,
     "GET /v1/webhooks": WEBHOOK_OWNERS,
     "POST /v1/webhooks": WEBHOOK_OWNERS,

@@ -23,6 +23,7 @@ from service.dashboard.routes import dashboard, dashboard_assets
 from service.db.pool import pool_lifespan, provide_connection
 from service.events.delivery import webhook_worker
 from service.events.routes import WebhookController, event_feed
+from service.export.routes import hsds_export
 from service.facilities.routes import FacilityController
 from service.health import live, ready
 from service.http import strict_json_body
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             distance,
             event_feed,
             WebhookController,
+            hsds_export,
         ],
         middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
         guards=[authorise],

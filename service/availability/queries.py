@@ -50,6 +50,15 @@ class AvailabilityFilter:
     bbox: Bbox | None = None
 
 
+# What makes a bed free, as SQL conditions on a facility `f` and a bed `b` at the moment
+# $1 (timestamptz), with $2 the time zone of the facilities' calendar days. The HSDS
+# export counts with the same conditions.
+FACILITY_OPEN = """f.opened_on <= ($1::timestamptz AT TIME ZONE $2)::date
+              AND (f.closed_on IS NULL OR f.closed_on > ($1::timestamptz AT TIME ZONE $2)::date)"""
+BED_IN_SERVICE = "NOT EXISTS (SELECT FROM bed_unavailability u WHERE u.bed_id = b.id AND u.period @> $1::timestamptz)"
+BED_UNTAKEN = """NOT EXISTS (SELECT FROM holds h WHERE h.bed_id = b.id AND h.period @> $1::timestamptz)
+          AND NOT EXISTS (SELECT FROM stays s WHERE s.bed_id = b.id AND s.period @> $1::timestamptz)"""
+
 # Sort key of the last row of the previous page: (distance or +inf, facility id, bed id).
 After = tuple[float, UUID, UUID]
 
@@ -124,8 +133,7 @@ async def free_beds(
             CROSS JOIN LATERAL (
                 SELECT min(km_between(f.lat, f.lon, s.lat, s.lon)) AS km FROM active_sites s
             ) nearest
-            WHERE f.opened_on <= ($1::timestamptz AT TIME ZONE $2)::date
-              AND (f.closed_on IS NULL OR f.closed_on > ($1::timestamptz AT TIME ZONE $2)::date)
+            WHERE {FACILITY_OPEN}
               AND {facility_where.sql()}
             ORDER BY distance_sort DESC, f.id DESC
         )
@@ -138,9 +146,8 @@ async def free_beds(
         FROM open_facilities f
         JOIN beds b ON b.facility_id = f.id
         WHERE {bed_where.sql()}
-          AND NOT EXISTS (SELECT FROM bed_unavailability u WHERE u.bed_id = b.id AND u.period @> $1::timestamptz)
-          AND NOT EXISTS (SELECT FROM holds h WHERE h.bed_id = b.id AND h.period @> $1::timestamptz)
-          AND NOT EXISTS (SELECT FROM stays s WHERE s.bed_id = b.id AND s.period @> $1::timestamptz)
+          AND {BED_IN_SERVICE}
+          AND {BED_UNTAKEN}
         ORDER BY f.distance_sort DESC, f.id DESC, b.id DESC
         LIMIT ${len(args)}
     """

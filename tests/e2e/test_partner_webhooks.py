@@ -59,7 +59,9 @@ def test_a_partner_hears_of_its_bed_going_out_of_service_by_webhook_and_feed(ser
         webhook = api.post("/v1/webhooks", json={"url": receiver.url("/abri"), "event_types": ["bed.status_changed"]})
         assert webhook.status_code == 201, webhook.text
         secret = webhook.json()["secret"]
-        organisation = next(o["id"] for o in api.get("/v1/organisations?limit=500").json()["items"] if o["name"] == AURORE)
+        organisation = next(
+            o["id"] for o in api.get("/v1/organisations?limit=500").json()["items"] if o["name"] == AURORE
+        )
         facility = api.get("/v1/facilities", params={"organisation_id": organisation}).json()["items"][0]
         bed = api.get("/v1/beds", params={"facility_id": facility["id"]}).json()["items"][0]
         start = api.get("/v1/events").json()["next_cursor"]

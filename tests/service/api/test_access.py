@@ -436,6 +436,12 @@ async def _(w: World) -> Call:
     return Call("GET", "/v1/reports/distance")
 
 
+@request("GET /v1/export/hsds")
+async def _(w: World) -> Call:
+    facility = await w.facility_with_a_bed()
+    return Call("GET", "/v1/export/hsds?limit=500", owned=(facility,))
+
+
 @request("GET /v1/events")
 async def _(w: World) -> Call:
     last = await w.conn.fetchval("SELECT coalesce(max(position), 0) FROM events")

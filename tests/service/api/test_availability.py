@@ -39,7 +39,7 @@ BEDS = {
     "far-men": ("far", "men", False, False, False, 1, None),
     "far-held": ("far", "any", False, False, False, 1, ("holds", period(-0.1, 0.1))),
     "far-staying": ("far", "any", False, False, False, 1, ("stays", period(-30, None))),
-    "far-repair": ("far", "any", False, False, False, 1, ("bed_unavailability", (-2, 2))),
+    "far-repair": ("far", "any", False, False, False, 1, ("bed_unavailability", period(-2, 2))),
     "far-left": ("far", "any", False, False, False, 1, ("stays", period(-60, -1))),
     "far-hold-expired": ("far", "any", False, False, False, 1, ("holds", period(-1, -0.5))),
     "far-dog": ("far", "any", True, False, True, 1, None),
@@ -98,22 +98,27 @@ async def inventory(conn, keys):
             dogs,
             medical,
         )
-        if occupancy is None:
-            continue
-        table, when = occupancy
-        if table == "bed_unavailability":
-            await conn.execute(
-                "INSERT INTO bed_unavailability (bed_id, starts_at, ends_at, reason) VALUES ($1, $2, $3, 'damage')",
-                bed_id,
-                AT + timedelta(days=when[0]),
-                AT + timedelta(days=when[1]),
-            )
-        else:
-            referral_id = await insert_referral(conn, keys.organisation_id, label)
-            await conn.execute(
-                f"INSERT INTO {table} (bed_id, referral_id, period) VALUES ($1, $2, $3)", bed_id, referral_id, when
-            )
+        if occupancy is not None:
+            await occupy(conn, keys.organisation_id, bed_id, *occupancy, label)
     return facility_ids
+
+
+async def occupy(conn, organisation_id, bed_id, table: str, when: Range, reference: str) -> list:
+    """Over `when`, put the bed out of service (`table` bed_unavailability), or hold it or
+    place a new referral in it (holds, stays); return the referral's and booking's ids."""
+    if table == "bed_unavailability":
+        await conn.execute(
+            "INSERT INTO bed_unavailability (bed_id, starts_at, ends_at, reason) VALUES ($1, $2, $3, 'damage')",
+            bed_id,
+            when.lower,
+            when.upper,
+        )
+        return []
+    referral_id = await insert_referral(conn, organisation_id, reference)
+    booking_id = await conn.fetchval(
+        f"INSERT INTO {table} (bed_id, referral_id, period) VALUES ($1, $2, $3) RETURNING id", bed_id, referral_id, when
+    )
+    return [referral_id, booking_id]
 
 
 async def insert_referral(conn, organisation_id, reference: str):

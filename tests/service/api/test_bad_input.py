@@ -154,6 +154,7 @@ LIST_ROUTES = [
     "/v1/beds/{bed}/unavailability",
     "/v1/availability",
     "/v1/proposals",
+    "/v1/export/hsds",
 ]
 BAD_PAGING = {
     "limit 0": {"limit": 0},
