@@ -1,28 +1,31 @@
 """A partner integrates as the README says: key, webhook, a bed out of service, the signed event, the feed.
 
 `abri serve --demo` runs as a real process on its own database; the key comes from the
-`abri create-key` command; the receiver is a real HTTP server on a loopback port.
+`abri create-key` command; the partner uses the typed client (`contracts/client.py`); the
+receiver is a real HTTP server on a loopback port.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
-import httpx
 import pytest
-from standardwebhooks.webhooks import Webhook as Verifier
 
+from contracts import client
+from contracts.events import Event, EventType, WebhookCreate
+from contracts.inventory import OutOfServiceReason, UnavailabilityCreate
 from service.demo.dataset import AURORE
 from tests.conftest import execute_on, fresh_database
 from tests.process import TEST_REFERENCE_KEY, Server
 from tests.receiver import Receiver
 
 DATABASE = "t_partner_webhooks_e2e"
+BED_STATUS_CHANGED = EventType.BED_STATUS_CHANGED
 
 
 @pytest.fixture(scope="module")
@@ -52,39 +55,33 @@ def abri(database_url: str, *args: str) -> str:
 
 def test_a_partner_hears_of_its_bed_going_out_of_service_by_webhook_and_feed(server, database_url):
     key = abri(database_url, "create-key", "--role", "partner", "--org", AURORE)
-    api = httpx.Client(base_url=server.base, headers={"X-API-Key": key}, timeout=10)
     receiver = Receiver()
     receiver.start()
     try:
-        webhook = api.post("/v1/webhooks", json={"url": receiver.url("/abri"), "event_types": ["bed.status_changed"]})
-        assert webhook.status_code == 201, webhook.text
-        secret = webhook.json()["secret"]
-        organisation = next(
-            o["id"] for o in api.get("/v1/organisations?limit=500").json()["items"] if o["name"] == AURORE
-        )
-        facility = api.get("/v1/facilities", params={"organisation_id": organisation}).json()["items"][0]
-        bed = api.get("/v1/beds", params={"facility_id": facility["id"]}).json()["items"][0]
-        start = api.get("/v1/events").json()["next_cursor"]
+        with client.Client(server.base, key) as api:
+            webhook = api.send(
+                client.create_webhook(WebhookCreate(url=receiver.url("/abri"), event_types=[BED_STATUS_CHANGED]))
+            )
+            organisation = next(o for o in api.items(client.list_organisations()) if o.name == AURORE)
+            facility = next(iter(api.items(client.list_facilities(organisation_id=organisation.id))))
+            bed = next(iter(api.items(client.list_beds(facility_id=facility.id))))
+            start = api.send(client.events()).next_cursor
 
-        out = api.post(f"/v1/beds/{bed['id']}/unavailability", json={"reason": "damage", "starts_at": now()})
-        assert out.status_code == 201, out.text
+            period = UnavailabilityCreate(reason=OutOfServiceReason.DAMAGE, starts_at=datetime.now(UTC))
+            api.send(client.create_unavailability(bed.id, period))
 
-        deadline = time.monotonic() + 20
-        while not receiver.at("/abri"):
-            assert time.monotonic() < deadline, "no webhook within 20 s"
-            time.sleep(0.1)
-        [(headers, body)] = receiver.at("/abri")
-        event = Verifier(secret).verify(body, headers)
-        assert event["type"] == "bed.status_changed" and event["subject"] == {"type": "bed", "id": bed["id"]}
-        assert event["data"]["in_service_now"] is False and event["data"]["reason"] == "damage"
+            deadline = time.monotonic() + 20
+            while not receiver.at("/abri"):
+                assert time.monotonic() < deadline, "no webhook within 20 s"
+                time.sleep(0.1)
+            [(headers, body)] = receiver.at("/abri")
+            event = client.verify_webhook(webhook.secret, body, headers, type=Event)
+            assert event.type is BED_STATUS_CHANGED and (event.subject.type, event.subject.id) == ("bed", bed.id)
+            assert event.data["in_service_now"] is False and event.data["reason"] == "damage"
+            with pytest.raises(client.InvalidWebhook):
+                client.verify_webhook(webhook.secret, body.replace(b"damage", b"safety"), headers)
 
-        [fed] = api.get("/v1/events", params={"after": start}).json()["items"]
-        assert fed == json.loads(body), "the feed serves the same event as the webhook"
-        assert headers["webhook-id"] == fed["id"]
+            assert api.send(client.events(after=start)).items == [event], "the feed serves the webhook's event"
+            assert headers["webhook-id"] == str(event.id)
     finally:
         receiver.stop()
-        api.close()
-
-
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
