@@ -9,8 +9,10 @@ out-of-service periods keep their periods, so any past moment can be asked.
 Per bed, the time spent in each state is a multirange (stays; holds minus stays;
 out-of-service periods minus both; each within the time in service). Each of its ranges
 adds one from the first moment asked at or after its start and takes it back from the
-first at or after its end; a running sum over the moments gives every figure, so a
+first at or after its end; a running sum over these changes gives every figure, so a
 year of daily points costs one pass over the history, not one probe per bed and day.
+The figures of a group stay the same from one of its changes to the next: the query
+returns the changes only, and each stands for the points up to the next.
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ WITH points AS (
 span AS (
     SELECT tstzrange(min(at), max(at), '[]') AS r FROM points
 ),
-beds_in_service AS (  -- each bed's time in service: from its commissioning, while its facility is open
-    SELECT b.id AS bed_id, {key} AS key, {label} AS label, tstzrange(service.start, service.stop) AS r
+places AS (  -- each bed's time in service (from its commissioning, while its facility is open) and group
+    SELECT b.id AS bed_id, {key} AS key, {label} AS label, tstzrange(service.start, service.stop) AS r,
+           -- numbered, so that the running sums partition and sort on integers
+           (dense_rank() OVER (ORDER BY {key} COLLATE "C" NULLS LAST))::int AS g
     FROM beds b
     JOIN facilities f ON f.id = b.facility_id
     {joins}
@@ -76,13 +80,6 @@ beds_in_service AS (  -- each bed's time in service: from its commissioning, whi
     ) service
     WHERE (service.stop IS NULL OR service.start < service.stop)
       AND ($3::uuid IS NULL OR f.organisation_id = $3)
-),
-groups AS (  -- numbered, so that the running sums partition, sort and join on integers
-    SELECT key, label, (row_number() OVER (ORDER BY key COLLATE "C" NULLS LAST))::int AS g
-    FROM (SELECT DISTINCT key, label FROM beds_in_service) named
-),
-places AS (
-    SELECT b.bed_id, g.g, b.r FROM beds_in_service b JOIN groups g ON g.key IS NOT DISTINCT FROM b.key
 ),
 stayed AS (
     SELECT bed_id, range_agg(period) AS m FROM stays WHERE period && (SELECT r FROM span) GROUP BY bed_id
@@ -109,10 +106,10 @@ states AS (  -- when each bed was in each state (0 in service, 1 occupied, 2 hel
 ),
 changes AS (  -- +1 at the first point at or after a range's start, −1 at the first at or after its end
     SELECT g, k,
-           sum(d) FILTER (WHERE i = 0)::int AS in_service,
-           sum(d) FILTER (WHERE i = 1)::int AS occupied,
-           sum(d) FILTER (WHERE i = 2)::int AS held,
-           sum(d) FILTER (WHERE i = 3)::int AS out_of_service
+           sum(d) FILTER (WHERE i = 0) AS in_service,
+           sum(d) FILTER (WHERE i = 1) AS occupied,
+           sum(d) FILTER (WHERE i = 2) AS held,
+           sum(d) FILTER (WHERE i = 3) AS out_of_service
     FROM (
         SELECT g, i, width_bucket(lower(r) - interval '1 microsecond', $1::timestamptz[]) + 1 AS k, 1 AS d
         FROM states
@@ -123,25 +120,25 @@ changes AS (  -- +1 at the first point at or after a range's start, −1 at the 
     WHERE k <= cardinality($1::timestamptz[])
     GROUP BY g, k
 ),
-running AS (
-    SELECT grp.g, p.k,
-           (sum(coalesce(c.in_service, 0)) OVER w)::int AS in_service,
-           (sum(coalesce(c.occupied, 0)) OVER w)::int AS occupied,
-           (sum(coalesce(c.held, 0)) OVER w)::int AS held,
-           (sum(coalesce(c.out_of_service, 0)) OVER w)::int AS out_of_service
-    FROM groups grp
-    CROSS JOIN points p
-    LEFT JOIN changes c ON c.g = grp.g AND c.k = p.k
-    WINDOW w AS (PARTITION BY grp.g ORDER BY p.k)
+running AS (  -- the figures from each change on, until the group's next change
+    SELECT g, k,
+           (sum(coalesce(in_service, 0)) OVER w)::int AS in_service,
+           (sum(coalesce(occupied, 0)) OVER w)::int AS occupied,
+           (sum(coalesce(held, 0)) OVER w)::int AS held,
+           (sum(coalesce(out_of_service, 0)) OVER w)::int AS out_of_service
+    FROM changes
+    WINDOW w AS (PARTITION BY g ORDER BY k)
 )
-SELECT grp.key, grp.label,  -- one row per group, a figure per point in each array: cheap to decode
+SELECT named.key, named.label,  -- one row per group, its changes as arrays: cheap to decode
+       array_agg(r.k ORDER BY r.k) AS k,
        array_agg(r.in_service ORDER BY r.k) AS in_service,
        array_agg(r.occupied ORDER BY r.k) AS occupied,
        array_agg(r.held ORDER BY r.k) AS held,
        array_agg(r.out_of_service ORDER BY r.k) AS out_of_service
-FROM running r JOIN groups grp USING (g)
-GROUP BY grp.g, grp.key, grp.label
-ORDER BY grp.g
+FROM running r
+JOIN (SELECT DISTINCT g, key, label FROM places) named USING (g)
+GROUP BY r.g, named.key, named.label
+ORDER BY r.g
 """
 
 
@@ -154,10 +151,13 @@ async def occupancy_at(
     rows = await conn.fetch(_SQL.format(key=key, label=label, joins=joins), moments, timezone, organisation_id)
     points: list[list[Figures]] = [[] for _ in moments]
     for row in rows:
-        figures = zip(row["in_service"], row["occupied"], row["held"], row["out_of_service"], strict=True)
-        for point, (in_service, *rest) in zip(points, figures, strict=True):
-            if in_service:
-                point.append(Figures(row["key"], row["label"], in_service, *rest))
+        changes = zip(row["k"], row["in_service"], row["occupied"], row["held"], row["out_of_service"], strict=True)
+        starts = [*row["k"][1:], len(moments) + 1]
+        for (k, in_service, *rest), until in zip(changes, starts, strict=True):
+            if in_service:  # the same figures hold from point k to the point before the next change
+                figures = Figures(row["key"], row["label"], in_service, *rest)
+                for point in points[k - 1 : until - 1]:
+                    point.append(figures)
     return points
 
 
