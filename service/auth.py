@@ -2,7 +2,9 @@
 
 A key reads `abri_<key id>_<secret>`. Only the SHA-256 of the secret is stored: the
 secret is 256 random bits, so a fast hash is enough (no password stretching needed),
-and the key id makes the lookup a primary-key read.
+and the key id makes the lookup a primary-key read. A key may expire and be revoked;
+its last-used time is kept to the minute (`LAST_USED_PRECISION`), written by the same
+statement that looks the key up, so most requests write nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -28,6 +31,19 @@ API_KEY_HEADER = "X-API-Key"
 # Where the request's connection waits in the ASGI scope state for the `conn` dependency.
 REQUEST_CONNECTION = "abri.connection"
 _PREFIX = "abri"
+LAST_USED_PRECISION = "1 minute"
+
+# One round trip: the key's row, and its last-used time when that is older than the
+# precision. The update needs the right secret on a usable key, so a wrong key writes nothing.
+_LOOK_UP = f"""
+WITH touched AS (
+    UPDATE api_keys SET last_used_at = now()
+    WHERE id = $1 AND secret_sha256 = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+      AND (last_used_at IS NULL OR last_used_at < now() - interval '{LAST_USED_PRECISION}')
+)
+SELECT secret_sha256, role, organisation_id, revoked_at, expires_at, expires_at <= now() AS expired
+FROM api_keys WHERE id = $1
+"""
 
 
 class Caller(msgspec.Struct, frozen=True):
@@ -38,16 +54,36 @@ class Caller(msgspec.Struct, frozen=True):
     organisation_id: UUID
 
 
-async def create_key(conn: asyncpg.Connection, role: Role, organisation_id: UUID) -> str:
+async def create_key(
+    conn: asyncpg.Connection,
+    role: Role,
+    organisation_id: UUID,
+    *,
+    label: str | None = None,
+    expires_at: datetime | None = None,
+    created_by: UUID | None = None,
+) -> str:
     """Store a new key and return it; this is the only time the full key exists."""
     secret = secrets.token_urlsafe(32)
     key_id = await conn.fetchval(
-        "INSERT INTO api_keys (secret_sha256, role, organisation_id) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO api_keys (secret_sha256, role, organisation_id, label, expires_at, created_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         _digest(secret),
         role.value,
         organisation_id,
+        label,
+        expires_at,
+        created_by,
     )
     return f"{_PREFIX}_{key_id.hex}_{secret}"
+
+
+def key_id_of(key: str) -> UUID:
+    """The id part of a key made by `create_key`."""
+    parsed = _parse(key)
+    if parsed is None:
+        raise ValueError("not an abri API key")
+    return parsed[0]
 
 
 def _digest(secret: str) -> bytes:
@@ -65,17 +101,23 @@ def _parse(key: str) -> tuple[UUID, str] | None:
         return None
 
 
-async def authenticate(conn: asyncpg.Connection, key: str) -> Caller | None:
+async def authenticate(conn: asyncpg.Connection, key: str) -> Caller:
+    """Who holds `key`; `NotAuthorizedException` (401) when it is unknown, revoked or expired.
+
+    Revocation and expiry are told only to a caller who has the right secret.
+    """
     parsed = _parse(key)
     if parsed is None:
-        return None
+        raise NotAuthorizedException("Unknown API key.")
     key_id, secret = parsed
-    row = await conn.fetchrow(
-        "SELECT secret_sha256, role, organisation_id FROM api_keys WHERE id = $1 AND revoked_at IS NULL",
-        key_id,
-    )
-    if row is None or not hmac.compare_digest(row["secret_sha256"], _digest(secret)):
-        return None
+    digest = _digest(secret)
+    row = await conn.fetchrow(_LOOK_UP, key_id, digest)
+    if row is None or not hmac.compare_digest(row["secret_sha256"], digest):
+        raise NotAuthorizedException("Unknown API key.")
+    if row["revoked_at"] is not None:
+        raise NotAuthorizedException(f"This API key was revoked at {row['revoked_at'].isoformat()}.")
+    if row["expired"]:
+        raise NotAuthorizedException(f"This API key expired at {row['expires_at'].isoformat()}.")
     return Caller(key_id=key_id, role=Role(row["role"]), organisation_id=row["organisation_id"])
 
 
@@ -84,7 +126,7 @@ class ApiKeyMiddleware(ASGIMiddleware):
 
     The same connection that checked the key serves the route (`conn` dependency), so a
     request holds one connection, not two in a row. Sets `request.user` to the `Caller`;
-    401 when the key is missing or unknown.
+    401 when the key is missing, unknown, revoked or expired.
     """
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
@@ -93,8 +135,6 @@ class ApiKeyMiddleware(ASGIMiddleware):
             raise NotAuthorizedException(f"Send an API key in the {API_KEY_HEADER} header.")
         async with scope["litestar_app"].state.pool.acquire() as conn:
             caller = await authenticate(conn, key)
-            if caller is None:
-                raise NotAuthorizedException("Unknown or revoked API key.")
             scope["user"], scope["auth"] = caller, caller.key_id
             scope["state"][REQUEST_CONNECTION] = conn
             await next_app(scope, receive, send)

@@ -10,6 +10,8 @@
 | `ABRI_LOG_LEVEL` | `debug`, `info`, `warning`, `error` | `info` |
 | `ABRI_REFERENCE_KEY` | HMAC-SHA256 secret for referral references, 32+ characters | see below |
 | `ABRI_SOLVER_WORKERS` | solver processes per API process (proposals queue for them) | 1 |
+| `ABRI_RATE_LIMIT` | requests a second each API key may send, per process, after its burst; 0 for no limit | 100 |
+| `ABRI_RATE_BURST` | requests each API key may send at once | 500 |
 
 `ABRI_REFERENCE_KEY` is required with `DATABASE_URL`; the embedded server generates one
 into `<data dir>/reference-key`. Changing it breaks duplicate-referral detection.
@@ -45,6 +47,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     solver_workers: Annotated[int, Meta(ge=1, le=64)] = 1
     small_count_threshold: Annotated[int, Meta(ge=1, le=100)] = 5
     """For managers, counts of people from 1 to this − 1 are shown as "<this" (1: none hidden)."""
+    rate_limit: Annotated[float, Meta(ge=0, le=1_000_000)] = 100
+    """Requests a second per API key and process, once its burst is spent (service/rate_limit.py); 0: none."""
+    rate_burst: Annotated[int, Meta(ge=1, le=1_000_000)] = 500
 
     @property
     def embedded(self) -> bool:
@@ -62,6 +67,8 @@ _ENV = {
     "reference_key": "ABRI_REFERENCE_KEY",
     "solver_workers": "ABRI_SOLVER_WORKERS",
     "small_count_threshold": "ABRI_SMALL_COUNT_THRESHOLD",
+    "rate_limit": "ABRI_RATE_LIMIT",
+    "rate_burst": "ABRI_RATE_BURST",
 }
 
 
