@@ -73,6 +73,7 @@ from contracts.inventory import (
     UnavailabilityCreate,
     UnavailabilityUpdate,
 )
+from contracts.keys import ApiKey, ApiKeyCreate, ApiKeyCreated
 from contracts.placements import CancelReason, Exit, ExitReason, Hold, HoldCancel, HoldCreate, Placement, Stay, Transfer
 from contracts.proposals import Decline, DeclineReason, Proposal, ProposalCreate, ProposalLine, ProposalSummary
 from contracts.referrals import Referral, ReferralCreate, ReferralStatus, ReferralUpdate, Withdrawal, WithdrawReason
@@ -125,9 +126,11 @@ class Call(Generic[T_co]):
     body: msgspec.Struct | None = None
     if_match: str | None = None
     idempotency_key: str | None = None
+    replayable: bool = True
+    """False for the one POST the server will not replay (a new API key: its secret is never stored)."""
 
     def __post_init__(self) -> None:
-        if self.method == "POST" and self.idempotency_key is None:
+        if self.method == "POST" and self.replayable and self.idempotency_key is None:
             object.__setattr__(self, "idempotency_key", str(uuid4()))
 
     def after(self, page: Paged[Any]) -> Call[T_co] | None:
@@ -816,3 +819,23 @@ def dead_letters(webhook_id: UUID, *, limit: int | None = None) -> Call[list[Dea
 def hsds_export(*, cursor: str | None = None, limit: int | None = None) -> Call[HsdsServicePage]:
     """Facilities and their live capacity as Open Referral HSDS 3.1 services."""
     return Call("GET", "/v1/export/hsds", HsdsServicePage, {"cursor": cursor, "limit": limit})
+
+
+def create_key(key: ApiKeyCreate) -> Call[ApiKeyCreated]:
+    """A new API key; its full `key` is in this answer only. Not replayable: a retry after a lost
+    answer may make a second key (revoke the one you did not get)."""
+    return Call("POST", "/v1/keys", ApiKeyCreated, body=key, replayable=False)
+
+
+def list_keys(
+    *, organisation_id: UUID | None = None, cursor: str | None = None, limit: int | None = None
+) -> Call[Page[ApiKey]]:
+    return Call("GET", "/v1/keys", Page[ApiKey], {"organisation_id": organisation_id, "cursor": cursor, "limit": limit})
+
+
+def get_key(key_id: UUID) -> Call[ApiKey]:
+    return Call("GET", f"/v1/keys/{key_id}", ApiKey)
+
+
+def revoke_key(key_id: UUID) -> Call[ApiKey]:
+    return Call("POST", f"/v1/keys/{key_id}/revoke", ApiKey)

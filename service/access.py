@@ -48,6 +48,8 @@ CAPACITY_READERS = rule(ADMIN, OFFICER, MANAGER, PARTNER, own=[PARTNER])
 # Managers see bed and capacity events only (never a person's); see event_visible in SQL.
 EVENT_READERS = rule(*Role, own=[PARTNER, REFERRER])
 WEBHOOK_OWNERS = rule(*Role, own=[OFFICER, MANAGER, PARTNER, REFERRER])
+# Partners manage their organisation's partner keys only (no other role: no escalation).
+KEY_MANAGERS = rule(ADMIN, PARTNER, own=[PARTNER])
 
 # "METHOD /path", paths as in the OpenAPI document.
 ACCESS: dict[str, Rule] = {
@@ -103,6 +105,10 @@ ACCESS: dict[str, Rule] = {
     "GET /v1/reports/waiting": rule(ADMIN, OFFICER, MANAGER),
     "GET /v1/reports/distance": CAPACITY_READERS,
     "GET /v1/export/hsds": CAPACITY_READERS,
+    "GET /v1/keys": KEY_MANAGERS,
+    "POST /v1/keys": KEY_MANAGERS,
+    "GET /v1/keys/{key_id}": KEY_MANAGERS,
+    "POST /v1/keys/{key_id}/revoke": KEY_MANAGERS,
     "GET /v1/events": EVENT_READERS,
     "GET /v1/webhooks": WEBHOOK_OWNERS,
     "POST /v1/webhooks": WEBHOOK_OWNERS,

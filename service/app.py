@@ -28,6 +28,7 @@ from service.facilities.routes import FacilityController
 from service.health import live, ready
 from service.http import strict_json_body
 from service.idempotency import IdempotencyMiddleware
+from service.keys.routes import KeyController
 from service.logging import access_log, configure_logging
 from service.organisations.routes import OrganisationController
 from service.placements.routes import HoldController, StayController
@@ -35,6 +36,7 @@ from service.placements.sweeper import hold_sweeper
 from service.problems import EXCEPTION_HANDLERS
 from service.proposals.routes import ProposalController
 from service.proposals.solving import solver_pool
+from service.rate_limit import RateLimitMiddleware, TokenBuckets
 from service.referrals.routes import ReferralController
 from service.reports.routes import distance, flows, occupancy, occupancy_series, waiting
 from service.settings import Settings, load_settings
@@ -81,8 +83,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             event_feed,
             WebhookController,
             hsds_export,
+            KeyController,
         ],
-        middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
+        middleware=[ApiKeyMiddleware(), *_rate_limit(settings), IdempotencyMiddleware()],
         guards=[authorise],
         before_request=strict_json_body,
         security=[{"ApiKey": []}],
@@ -114,6 +117,13 @@ def documented_routes(app: Litestar) -> Iterator[tuple[str, str]]:
                 yield method.upper(), path
 
 
+def _rate_limit(settings: Settings) -> list[RateLimitMiddleware]:
+    """The per-key limiter, after the key check; none when `ABRI_RATE_LIMIT` is 0."""
+    if not settings.rate_limit:
+        return []
+    return [RateLimitMiddleware(TokenBuckets(settings.rate_limit, settings.rate_burst))]
+
+
 def _openapi() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="abri",
@@ -121,8 +131,8 @@ def _openapi() -> OpenAPIConfig:
         description=(
             "Shelter capacity and placement API for the people who get homeless crack users in "
             "north-east Paris off the street and into a bed far from the consumption scenes. "
-            "Every /v1 route needs an API key in the X-API-Key header. Errors are RFC 9457 "
-            "application/problem+json."
+            "Every /v1 route needs an API key in the X-API-Key header, and answers 429 with Retry-After when "
+            "the key sends too many requests. Errors are RFC 9457 application/problem+json."
         ),
         path="/schema",
         render_plugins=[

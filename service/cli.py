@@ -1,4 +1,5 @@
-"""The `abri` command: serve, migrate, seed-demo, simulate, create-key, purge, openapi, access-matrix."""
+"""The `abri` command: serve, migrate, seed-demo, simulate, create-key, list-keys, revoke-key, purge,
+openapi, access-matrix."""
 
 from __future__ import annotations
 
@@ -9,19 +10,24 @@ import secrets
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
-from datetime import UTC, date, datetime, timedelta
+from contextlib import contextmanager, nullcontext, suppress
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from uuid import UUID
 
 import asyncpg
+import msgspec
+from litestar.exceptions import NotAuthorizedException
 
-from contracts.common import Role
-from service.auth import authenticate, create_key
+from contracts.common import Label, Role
+from contracts.keys import ApiKey
+from service.auth import authenticate
 from service.db.embedded import embedded_server
 from service.db.migrate import migrate
 from service.demo.load import is_empty, load_demo
 from service.demo.simulate import MAX_YEARS, SimulationRefused, Summary, simulate
+from service.keys import queries as keys
+from service.problems import ProblemError
 from service.referrals.purge import purge
 from service.settings import PROJECT_ROOT, Settings, load_settings
 
@@ -73,7 +79,22 @@ def _parser() -> argparse.ArgumentParser:
     key = commands.add_parser("create-key", help="create an API key and print it once")
     key.add_argument("--role", required=True, choices=[r.value for r in Role])
     key.add_argument("--org", required=True, help="organisation id, or name (created if new)")
+    key.add_argument("--label", type=_label, help="what the key is for, one line (up to 64 characters)")
+    key.add_argument(
+        "--expires",
+        type=_expiry,
+        metavar="WHEN",
+        help="refuse the key from then on: YYYY-MM-DD (midnight UTC) or an ISO 8601 time with a UTC offset",
+    )
     key.set_defaults(run=_create_key)
+
+    listing = commands.add_parser("list-keys", help="list API keys (never their secrets), tab-separated")
+    listing.add_argument("--org", help="only this organisation's keys (id or name)")
+    listing.set_defaults(run=_list_keys)
+
+    revocation = commands.add_parser("revoke-key", help="refuse an API key from now on (again: no change)")
+    revocation.add_argument("key_id", type=UUID, metavar="KEY_ID", help="the key's id, as list-keys shows it")
+    revocation.set_defaults(run=_revoke_key)
 
     erase = commands.add_parser(
         "purge", help="erase the needs and reference of referrals that ended more than DAYS days ago"
@@ -155,26 +176,32 @@ async def _demo_key(conn: asyncpg.Connection, key_file: Path) -> str:
     """The admin key of the embedded demo: reused while it is valid, else made anew."""
     if key_file.exists():
         key = key_file.read_text().strip()
-        caller = await authenticate(conn, key)
-        if caller is not None and caller.role is Role.ADMIN:
-            return key
+        with suppress(NotAuthorizedException):
+            if (await authenticate(conn, key)).role is Role.ADMIN:
+                return key
     organisation_id = await _organisation(conn, DEMO_ORGANISATION)
-    key = await create_key(conn, Role.ADMIN, organisation_id)
+    key = (await keys.create(conn, None, Role.ADMIN, organisation_id, "demo key of abri serve", None)).key
     key_file.touch(mode=0o600)
     key_file.chmod(0o600)
     key_file.write_text(key + "\n")
     return key
 
 
-async def _organisation(conn: asyncpg.Connection, id_or_name: str) -> UUID:
+async def _organisation(conn: asyncpg.Connection, id_or_name: str, *, create: bool = True) -> UUID:
+    """The organisation's id; a new name is created, or refused (exits) when `create` is false."""
     try:
         organisation_id = UUID(id_or_name)
     except ValueError:
-        return await conn.fetchval(
-            "INSERT INTO organisations (name) VALUES ($1) "
-            "ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
-            id_or_name,
-        )
+        if create:
+            return await conn.fetchval(
+                "INSERT INTO organisations (name) VALUES ($1) "
+                "ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+                id_or_name,
+            )
+        organisation_id = await conn.fetchval("SELECT id FROM organisations WHERE name = $1", id_or_name)
+        if organisation_id is None:
+            sys.exit(f"abri: no organisation is named {id_or_name!r}")
+        return organisation_id
     if not await conn.fetchval("SELECT EXISTS (SELECT FROM organisations WHERE id = $1)", organisation_id):
         sys.exit(f"abri: no organisation has id {organisation_id}")
     return organisation_id
@@ -238,14 +265,77 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> None:
     print(summary.line())
 
 
+def _label(value: str) -> str:
+    try:
+        return msgspec.convert(value, Label)
+    except msgspec.ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"expected one line of 1 to 64 characters ({exc})") from None
+
+
+def _expiry(value: str) -> datetime:
+    try:
+        when = datetime.combine(date.fromisoformat(value), time(), UTC)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            when = None
+    if when is None or when.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or an ISO 8601 time with a UTC offset, got {value!r}")
+    if when <= datetime.now(UTC):
+        raise argparse.ArgumentTypeError(f"expected a time in the future, got {value}")
+    return when
+
+
 def _create_key(args: argparse.Namespace, settings: Settings) -> None:
     async def create(conn: asyncpg.Connection) -> str:
         await migrate(conn)
-        return await create_key(conn, Role(args.role), await _organisation(conn, args.org))
+        organisation_id = await _organisation(conn, args.org)
+        return (await keys.create(conn, None, Role(args.role), organisation_id, args.label, args.expires)).key
 
     with _database(settings) as url:
         key = asyncio.run(_with_connection(url, create))
     print(key)
+
+
+_KEY_COLUMNS = ("id", "role", "organisation_id", "label", "created_at", "expires_at", "last_used_at", "revoked_at")
+
+
+def _list_keys(args: argparse.Namespace, settings: Settings) -> None:
+    async def every_key(conn: asyncpg.Connection) -> list[ApiKey]:
+        await migrate(conn)
+        filters = {"organisation_id": args.org and await _organisation(conn, args.org, create=False)}
+        found, cursor = [], None
+        while True:
+            page = await keys.KEYS.page(conn, filters, cursor, 500)
+            found += page.items
+            if (cursor := page.next_cursor) is None:
+                return found
+
+    with _database(settings) as url:
+        found = asyncio.run(_with_connection(url, every_key))
+    print("\t".join(_KEY_COLUMNS))
+    for key in found:
+        print("\t".join(_cell(getattr(key, column)) for column in _KEY_COLUMNS))
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else str(value)
+
+
+def _revoke_key(args: argparse.Namespace, settings: Settings) -> None:
+    async def revoke(conn: asyncpg.Connection) -> ApiKey:
+        await migrate(conn)
+        return await keys.revoke(conn, None, args.key_id)
+
+    with _database(settings) as url:
+        try:
+            key = asyncio.run(_with_connection(url, revoke))
+        except ProblemError as refused:
+            sys.exit(f"abri: {refused.detail}")
+    print(f"Key {key.id} is revoked since {_cell(key.revoked_at)}.")
 
 
 def _days(value: str) -> int:

@@ -23,6 +23,8 @@ How it works, for a POST that carries the header (every other request passes thr
   and the retry runs again. When a route's failing statement ran outside a savepoint,
   it aborted our transaction and nothing the route did can commit: its 4xx is sent
   unstored (the retry runs again), and a 2xx becomes a 500 rather than a false success.
+- A route whose response holds a secret (key creation, marked `NOT_REPLAYABLE`) refuses
+  the header with a 400: storing its response would keep the secret.
 - Keys expire 24 hours after their first use: an older key is treated as new (its row
   is replaced). Each new key also deletes up to `SWEEP_BATCH` expired rows (skipping any
   that another request holds), so the table stays small without a separate sweeper;
@@ -51,6 +53,8 @@ from service.auth import REQUEST_CONNECTION
 from service.problems import ProblemError
 
 HEADER = "Idempotency-Key"
+# Route `opt` key: the route's response must not be stored (it holds a secret), so the header is a 400.
+NOT_REPLAYABLE = "not_replayable"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
 EXPIRY = "24 hours"
@@ -128,6 +132,10 @@ class IdempotencyMiddleware(ASGIMiddleware):
         if not sent:
             await next_app(scope, receive, send)
             return
+        if scope["route_handler"].opt.get(NOT_REPLAYABLE):
+            raise ProblemError(
+                400, "Bad Request", detail=f"This response cannot be stored to be replayed: send no {HEADER}."
+            )
         key = _valid_key(sent)
         # Read through Litestar so its body-size limit applies; it keeps the body in the
         # scope for the route's own Request, and `receive` replays it for anything else.

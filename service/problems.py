@@ -144,12 +144,18 @@ _DESCRIPTIONS = {
     415: "The body is not application/json",
     422: "Well-formed but breaks a data rule",
     428: "`If-Match` is required",
+    429: "Too many requests from this API key: retry after `Retry-After` seconds",
     503: "Not ready, or too busy: retry after `Retry-After` seconds when given",
 }
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problem statuses a route can return."""
+    """OpenAPI entries for the problem statuses a route can return.
+
+    A route that checks the API key (401) is rate limited per key too, so it also gets 429.
+    """
+    if 401 in statuses:
+        statuses = (*statuses, 429)
     return {
         s: ResponseSpec(
             data_container=Problem,

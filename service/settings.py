@@ -16,6 +16,8 @@
 | `ABRI_WEBHOOK_MAX_ATTEMPTS` | failed attempts before an event becomes a dead letter | 16 |
 | `ABRI_WEBHOOK_BACKOFF_S` / `…_CAP_S` | first wait after a failure, doubling up to the cap | 1 / 3600 |
 | `ABRI_WEBHOOK_CONCURRENCY` | delivery loops per API process (subscriptions delivered at once) | 4 |
+| `ABRI_RATE_LIMIT` | requests a second each API key may send, per process, after its burst; 0 for no limit | 100 |
+| `ABRI_RATE_BURST` | requests each API key may send at once | 500 |
 
 `ABRI_REFERENCE_KEY` is required with `DATABASE_URL`; the embedded server generates one
 into `<data dir>/reference-key`. Changing it breaks duplicate-referral detection.
@@ -58,6 +60,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_backoff_s: Annotated[float, Meta(ge=0.01, le=3600)] = 1.0
     webhook_backoff_cap_s: Annotated[float, Meta(ge=0.01, le=86400)] = 3600.0
     webhook_concurrency: Annotated[int, Meta(ge=1, le=64)] = 4
+    rate_limit: Annotated[float, Meta(ge=0, le=1_000_000)] = 100
+    """Requests a second per API key and process, once its burst is spent (service/rate_limit.py); 0: none."""
+    rate_burst: Annotated[int, Meta(ge=1, le=1_000_000)] = 500
 
     @property
     def embedded(self) -> bool:
@@ -81,6 +86,8 @@ _ENV = {
     "webhook_backoff_s": "ABRI_WEBHOOK_BACKOFF_S",
     "webhook_backoff_cap_s": "ABRI_WEBHOOK_BACKOFF_CAP_S",
     "webhook_concurrency": "ABRI_WEBHOOK_CONCURRENCY",
+    "rate_limit": "ABRI_RATE_LIMIT",
+    "rate_burst": "ABRI_RATE_BURST",
 }
 
 

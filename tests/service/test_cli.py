@@ -5,11 +5,13 @@ import hashlib
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from litestar.exceptions import NotAuthorizedException
 
-from service.auth import authenticate
+from service.auth import authenticate, key_id_of
 from service.db.embedded import embedded_server
 from service.openapi import schema_json
 from service.referrals.queries import reference_hmac
@@ -45,6 +47,56 @@ async def test_create_key_prints_a_working_key_once(database_url, conn):
 def test_create_key_refuses_an_unknown_role(database_url):
     result = abri(database_url, "create-key", "--role", "superuser", "--org", "x")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+async def test_keys_are_created_with_a_label_and_expiry_listed_and_revoked(database_url, conn):
+    made = abri(
+        database_url, "create-key", "--role", "partner", "--org", "Hôtel CLI", "--label", "Night desk",
+        "--expires", "2199-06-30",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key_id = key_id_of(made.stdout.strip())
+    row = await conn.fetchrow("SELECT label, expires_at, created_by FROM api_keys WHERE id = $1", key_id)
+    assert row["label"] == "Night desk" and row["created_by"] is None
+    assert row["expires_at"] == datetime(2199, 6, 30, tzinfo=UTC)
+
+    listed = abri(database_url, "list-keys", "--org", "Hôtel CLI")
+    assert listed.returncode == 0, listed.stderr
+    header, *lines = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert header[:4] == ["id", "role", "organisation_id", "label"]
+    assert [line[:2] + line[3:4] for line in lines] == [[str(key_id), "partner", "Night desk"]]
+    assert "2199-06-30T00:00:00+00:00" in lines[0] and made.stdout.strip() not in listed.stdout
+
+    revoked = abri(database_url, "revoke-key", str(key_id))
+    assert revoked.returncode == 0 and f"Key {key_id} is revoked since" in revoked.stdout, revoked.stderr
+    again = abri(database_url, "revoke-key", str(key_id))
+    assert again.stdout == revoked.stdout
+    with pytest.raises(NotAuthorizedException, match="revoked"):
+        await authenticate(conn, made.stdout.strip())
+    events = await conn.fetch("SELECT action, key_id FROM audit_events WHERE subject_id = $1 ORDER BY id", key_id)
+    assert [(e["action"], e["key_id"]) for e in events] == [("created", None), ("revoked", None)]
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["create-key", "--role", "admin", "--org", "x", "--expires", "2001-01-01"], "--expires"),
+        (["create-key", "--role", "admin", "--org", "x", "--expires", "2199-01-01T00:00"], "--expires"),
+        (["create-key", "--role", "admin", "--org", "x", "--label", "a\nb"], "--label"),
+        (["revoke-key", "not-an-id"], "KEY_ID"),
+    ],
+)
+def test_key_commands_refuse_bad_arguments(database_url, args, error):
+    result = abri(database_url, *args)
+    assert result.returncode == 2 and error in result.stderr, result.stderr
+
+
+async def test_key_commands_name_what_does_not_exist(database_url, conn):
+    unknown = abri(database_url, "revoke-key", "00000000-0000-0000-0000-00000000002a")
+    assert unknown.returncode == 1 and "No API key has id" in unknown.stderr
+    nobody = abri(database_url, "list-keys", "--org", "Nobody at all")
+    assert nobody.returncode == 1 and "no organisation is named" in nobody.stderr
+    assert not await conn.fetchval("SELECT EXISTS (SELECT FROM organisations WHERE name = 'Nobody at all')")
 
 
 def test_migrate_is_idempotent(database_url):

@@ -114,6 +114,10 @@ class World:
         body = {"url": "http://127.0.0.1:9/hook", "event_types": ["stay.started"]}
         return (await self.api("POST", "/v1/webhooks", PARTNER, body))["id"]
 
+    async def key(self) -> str:
+        body = {"role": "partner", "organisation_id": str(self.keys.organisation_id), "label": "made for a call"}
+        return (await self.api("POST", "/v1/keys", ADMIN, body))["id"]
+
     async def organisation(self) -> str:
         return (await self.api("POST", "/v1/organisations", ADMIN, {"name": f"Org {next(_serial)}"}))["id"]
 
@@ -440,6 +444,29 @@ async def _(w: World) -> Call:
 async def _(w: World) -> Call:
     facility = await w.facility_with_a_bed()
     return Call("GET", "/v1/export/hsds?limit=500", owned=(facility,))
+
+
+@request("GET /v1/keys")
+async def _(w: World) -> Call:
+    return Call("GET", "/v1/keys?limit=500", owned=(await w.key(),))
+
+
+@request("POST /v1/keys")
+async def _(w: World) -> Call:
+    body = {"role": "partner", "organisation_id": str(w.keys.organisation_id), "label": "access test"}
+    return Call("POST", "/v1/keys", body, owned=(str(w.keys.organisation_id),))
+
+
+@request("GET /v1/keys/{key_id}")
+async def _(w: World) -> Call:
+    key = await w.key()
+    return Call("GET", f"/v1/keys/{key}", owned=(key,))
+
+
+@request("POST /v1/keys/{key_id}/revoke")
+async def _(w: World) -> Call:
+    key = await w.key()
+    return Call("POST", f"/v1/keys/{key}/revoke", owned=(key,))
 
 
 @request("GET /v1/events")

@@ -1,10 +1,13 @@
 """Migrations: applied once, in order, safely when several migrators race."""
 
 import asyncio
+import hashlib
 
 import asyncpg
 import pytest
 
+from contracts.common import Role
+from service.auth import authenticate
 from service.db.migrate import available_migrations, current_version, latest_version, migrate
 from tests.conftest import execute_on
 
@@ -57,3 +60,24 @@ async def test_a_failing_migration_leaves_nothing_behind(empty_database, tmp_pat
 def test_migration_files_are_numbered_without_gaps():
     versions = [m.version for m in available_migrations()]
     assert versions == list(range(1, len(versions) + 1))
+
+
+async def test_keys_made_before_0008_stay_valid(empty_database, tmp_path, monkeypatch):
+    for migration in available_migrations()[:7]:
+        (tmp_path / f"{migration.version:04d}_{migration.name}.sql").write_text(migration.sql)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        monkeypatch.setattr("service.db.migrate.MIGRATIONS_DIR", tmp_path)
+        await migrate(conn)
+        organisation_id = await conn.fetchval("INSERT INTO organisations (name) VALUES ('Before keys') RETURNING id")
+        key_id = await conn.fetchval(
+            "INSERT INTO api_keys (secret_sha256, role, organisation_id) VALUES ($1, 'manager', $2) RETURNING id",
+            hashlib.sha256(b"old-secret").digest(),
+            organisation_id,
+        )
+        monkeypatch.undo()
+        await migrate(conn)
+        caller = await authenticate(conn, f"abri_{key_id.hex}_old-secret")
+    finally:
+        await conn.close()
+    assert caller.role is Role.MANAGER and caller.organisation_id == organisation_id
