@@ -2,7 +2,8 @@
 
 The data is made through the client itself: a facility and its beds, referrals, holds
 and stays. The retry policy's answers (429, 503) are covered over a mock transport in
-tests/contracts/test_client.py; here a lost answer is retried against the real server.
+tests/contracts/test_client.py; here a lost answer is retried against the real server,
+and a server with a low rate limit answers 429 until the client has waited as told.
 """
 
 import asyncio
@@ -190,3 +191,30 @@ async def test_the_async_client_walks_a_placement(server_and_keys, facility):
         with pytest.raises(abri.Conflict) as ended_already:
             await api.send(abri.withdraw_referral(person.id, WithdrawReason.LOST_CONTACT))
         assert ended_already.value.extensions["current_status"] == "exited"
+
+
+@pytest.fixture(scope="module")
+def limited_server_and_key(pg_server):
+    """A server that lets each key send 2 requests a second, after a burst of 2."""
+    url = fresh_database(pg_server, "t_e2e_client_limited")
+    keys = asyncio.run(make_keys(url))
+    server = Server({"DATABASE_URL": url, "ABRI_LOG_LEVEL": "warning", "ABRI_RATE_LIMIT": "2", "ABRI_RATE_BURST": "2"})
+    server.wait_ready()
+    yield server, keys[Role.ADMIN]
+    code, _, err = server.stop()
+    assert code == 0, err
+
+
+def test_over_its_rate_the_client_waits_as_told_and_every_call_gets_through(limited_server_and_key):
+    server, key = limited_server_and_key
+    with httpx.Client(base_url=server.base, headers={"X-API-Key": key}) as raw:
+        answers = [raw.get("/v1/organisations") for _ in range(4)]
+    refused = [r for r in answers if r.status_code == 429]
+    assert refused, "the limiter never answered 429"
+    assert int(refused[0].headers["retry-after"]) >= 1
+    assert refused[0].headers["content-type"].startswith("application/problem+json")
+    with abri.Client(server.base, key, retry=abri.RetryPolicy(attempts=6, total_seconds=30)) as api:
+        for n in range(6):
+            api.send(abri.create_organisation(OrganisationCreate(name=f"Limited {n}")))
+        names = {o.name for o in api.items(abri.list_organisations())}
+    assert {f"Limited {n}" for n in range(6)} <= names
