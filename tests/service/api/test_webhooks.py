@@ -287,3 +287,15 @@ async def test_webhook_urls_must_be_https_or_loopback(client, keys):
         assert r.status_code in (400, 422), (url, r.text)
     for url in ("https://example.org/hook", "http://localhost:9/x", "http://[::1]:9/x"):
         await subscribe(client, partner, url, "stay.started")
+
+
+async def test_a_bulk_of_beds_is_one_capacity_change_of_its_facility_with_its_counts(client, keys, beds, conn):
+    partner = keys.by_role[PARTNER]
+    start = (await feed(client, partner))["next_cursor"]
+    facility = await conn.fetchval("SELECT facility_id FROM beds WHERE id = $1::uuid", beds[0])
+    before = await conn.fetchval("SELECT count(*) FROM beds WHERE facility_id = $1", facility)
+    beds = [{"label": f"Bulk {n}", "gender_policy": "any"} for n in range(3)]
+    await api(client, partner, "POST", "/v1/beds/bulk", 201, {"facility_id": str(facility), "beds": beds})
+    [event] = (await feed(client, partner, start, types="capacity.changed"))["items"]
+    assert event["subject"] == {"type": "facility", "id": str(facility)}
+    assert event["data"]["beds"] == before + 3
