@@ -20,9 +20,10 @@ from service.dashboard.routes import dashboard, dashboard_assets
 from service.db.pool import pool_lifespan, provide_connection
 from service.facilities.routes import FacilityController
 from service.health import live, ready
-from service.http import strict_json_body
+from service.http import strict_input
 from service.idempotency import IdempotencyMiddleware
 from service.logging import access_log, configure_logging
+from service.openapi import ClosedStructSchemaPlugin
 from service.organisations.routes import OrganisationController
 from service.placements.routes import HoldController, StayController
 from service.placements.sweeper import hold_sweeper
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             distance,
         ],
         middleware=[ApiKeyMiddleware(), IdempotencyMiddleware()],
-        before_request=strict_json_body,
+        before_request=strict_input,
         security=[{"ApiKey": []}],
     )
     app = Litestar(
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),
+        plugins=[ClosedStructSchemaPlugin()],
         logging_config=None,
         debug=False,
     )
