@@ -42,9 +42,10 @@ they do not: the second `POST /v1/organisations` with the same body is a 409 whe
 a 201, so other rules become possible and Hypothesis stops the run with
 `FlakyStrategyDefinition`. No setting prevents it (derandomizing fixes the choices, not the
 server's answers), and resetting the database between scenarios would mean restoring the demo
-under a running server. So, as schemathesis' own runner does, such a run ends there and the next
-suite starts from the next fixed seed until the scenario budget is spent; check failures are
-collected as they happen, never through Hypothesis' replay, so an ended run cannot hide one.
+under a running server. So such a run ends there (schemathesis' own runner ends its stateful
+suite the same way) and the next suite starts from the next fixed seed until the scenario budget
+is spent; check failures are collected as they happen, never through Hypothesis' replay, so an
+ended run cannot hide one.
 
 After the fuzzing, every list endpoint must still answer 200 (a fuzzed row must not break a
 later read for everyone) and the server must have logged no unhandled error. Last come fixed
