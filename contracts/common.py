@@ -24,20 +24,23 @@ def whole(pattern: str) -> str:
 _ONE_LINE = whole(r"[^\x00-\x1f\x7f-\x9f]*")
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=_ONE_LINE)]
 Label = Annotated[str, Meta(min_length=1, max_length=64, pattern=_ONE_LINE)]
-Address = Annotated[str, Meta(min_length=1, max_length=300, pattern=_ONE_LINE)]
-Postcode = Annotated[str, Meta(pattern=whole("[0-9]{5}"))]
+Address = Annotated[str, Meta(min_length=1, max_length=300, pattern=_ONE_LINE, examples=["12 rue de Flandre"])]
+Postcode = Annotated[str, Meta(pattern=whole("[0-9]{5}"), examples=["75019"])]
 Department = Annotated[
     str,
     Meta(
         pattern=whole("0[1-9]|1[0-9]|2[1-9]|[3-8][0-9]|9[0-5]|2A|2B|97[1-6]"),
         description="French department code (2A/2B for Corsica, 971-976 overseas)",
+        examples=["75", "93", "2A"],
     ),
 ]
 Arrondissement = Annotated[int, Meta(ge=1, le=20, description="Paris arrondissement, 1 to 20")]
-Latitude = Annotated[float, Meta(ge=-90, le=90)]
-Longitude = Annotated[float, Meta(ge=-180, le=180)]
+Latitude = Annotated[float, Meta(ge=-90, le=90, examples=[48.8847])]
+Longitude = Annotated[float, Meta(ge=-180, le=180, examples=[2.3795])]
 Km = Annotated[float, Meta(ge=0, le=2000)]
-Timestamp = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a UTC offset")]
+Timestamp = Annotated[
+    datetime, Meta(tz=True, description="ISO 8601 with a UTC offset", examples=["2026-01-31T22:00:00Z"])
+]
 Cursor = Annotated[
     str, Meta(max_length=512, pattern=whole("[A-Za-z0-9_-]*"), description="Opaque cursor from `next_cursor`")
 ]

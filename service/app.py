@@ -26,10 +26,11 @@ from service.events.routes import WebhookController, event_feed
 from service.export.routes import hsds_export
 from service.facilities.routes import FacilityController
 from service.health import live, ready
-from service.http import strict_json_body
+from service.http import strict_input
 from service.idempotency import IdempotencyMiddleware
 from service.keys.routes import KeyController
 from service.logging import access_log, configure_logging
+from service.openapi import ClosedStructSchemaPlugin
 from service.organisations.routes import OrganisationController
 from service.placements.routes import HoldController, StayController
 from service.placements.sweeper import hold_sweeper
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         middleware=[ApiKeyMiddleware(), *_rate_limit(settings), IdempotencyMiddleware()],
         guards=[authorise],
-        before_request=strict_json_body,
+        before_request=strict_input,
         security=[{"ApiKey": []}],
     )
     app = Litestar(
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=_openapi(),
+        plugins=[ClosedStructSchemaPlugin()],
         logging_config=None,
         debug=False,
     )

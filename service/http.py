@@ -135,13 +135,30 @@ def geojson_feature_response(resource: Any) -> Response[Any]:
     return Response(feature(resource), media_type=GEOJSON, headers={"ETag": etag(resource.version)})
 
 
-async def strict_json_body(request: Request) -> None:
-    """`before_request` hook: decode a JSON body strictly into the route's `data` type.
+async def strict_input(request: Request) -> None:
+    """`before_request` hook: check query timestamps and the JSON body by msgspec's strict rules.
 
-    Litestar converts bodies leniently ("48.9" becomes a float, "true" a bool) and lets
-    bytes that are not UTF-8 through to a 500. Decoding here first with msgspec's strict
-    rules makes the contract types the law; Litestar's own decoding then cannot fail.
+    Litestar converts leniently ("48.9" becomes a float, "true" a bool, `at=3` the Unix time 3)
+    and lets bytes that are not UTF-8 through to a 500. Checking here first makes the contract
+    types the law; Litestar's own conversion then cannot fail.
     """
+    _strict_query_timestamps(request)
+    await _strict_json_body(request)
+
+
+def _strict_query_timestamps(request: Request) -> None:
+    for name, parameter in request.route_handler.parsed_fn_signature.parameters.items():
+        if not (parameter.is_subclass_of(datetime) or parameter.has_inner_subclass_of(datetime)):
+            continue
+        key = getattr(parameter.kwarg_definition, "query", None) or name
+        for raw in request.query_params.getall(key, []):
+            try:
+                msgspec.convert(raw, datetime)
+            except msgspec.ValidationError:
+                raise _bad_timestamp(key, "must be an ISO 8601 date and time, e.g. 2026-01-31T22:00:00Z") from None
+
+
+async def _strict_json_body(request: Request) -> None:
     body = request.route_handler.parsed_fn_signature.parameters.get("data")
     if body is None:
         return

@@ -379,9 +379,11 @@ BODIES_AND_QUERIES = [
     get("facility_id 2**70", "/v1/beds", facility_id=BIG),
     get("active_at without offset", "/v1/sites", active_at="2026-01-01T00:00:00"),
     get("active_at yesterday", "/v1/sites", active_at="yesterday"),
+    get("active_at a Unix time", "/v1/sites", active_at="3"),
     # --- availability
     get("at without offset", "/v1/availability", at="2026-01-10T12:00:00"),
     get("at yesterday", "/v1/availability", at="yesterday"),
+    get("at a Unix time", "/v1/availability", at="0.5"),
     get("at Feb 30", "/v1/availability", at="2024-02-30T12:00:00Z"),
     get("at offset +25:00", "/v1/availability", at="2026-01-10T12:00:00+25:00"),
     get("kind unknown", "/v1/availability", kind="hostel"),
