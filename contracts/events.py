@@ -61,7 +61,7 @@ WebhookUrl = Annotated[
     str,
     Meta(
         max_length=2000,
-        pattern=whole(r"https?://[^\s/?#]+[^\s]*"),
+        pattern=whole(r"https?://[!-~]+"),  # printable ASCII: hosts in punycode
         description="https, or http to a loopback address (localhost, 127.0.0.1, [::1]) for development",
     ),
 ]

@@ -65,7 +65,10 @@ def _owner(caller: Caller) -> UUID | None:
 
 def _check_url(url: str) -> None:
     """https, or http to a loopback host: a subscription must not make the server talk in clear."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise ProblemError(422, "Webhook URL refused", detail=f"Not a URL: {exc}.") from exc
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and parts.hostname and _loopback(parts.hostname):

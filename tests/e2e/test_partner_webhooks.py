@@ -1,13 +1,12 @@
 """A partner integrates as the README says: key, webhook, a bed out of service, the signed event, the feed.
 
-`abri serve --demo` runs as a real process on its own database; the key comes from the
+`abri serve --demo` runs as a real process on this module's database; the key comes from the
 `abri create-key` command; the partner uses the typed client (`contracts/client.py`); the
 receiver is a real HTTP server on a loopback port.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -20,19 +19,10 @@ from contracts import client
 from contracts.events import Event, EventType, WebhookCreate
 from contracts.inventory import OutOfServiceReason, UnavailabilityCreate
 from service.demo.dataset import AURORE
-from tests.conftest import execute_on, fresh_database
 from tests.process import TEST_REFERENCE_KEY, Server
 from tests.receiver import Receiver
 
-DATABASE = "t_partner_webhooks_e2e"
 BED_STATUS_CHANGED = EventType.BED_STATUS_CHANGED
-
-
-@pytest.fixture(scope="module")
-def database_url(pg_server):
-    url = fresh_database(pg_server, DATABASE)
-    yield url
-    asyncio.run(execute_on(pg_server.get_uri(), f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
+from uuid import UUID
 
 import pytest
 
@@ -23,6 +24,7 @@ from contracts.common import Role
 from service.access import ACCESS, markdown_table
 from service.auth import API_KEY_HEADER, create_key
 from service.pagination import encode_cursor
+from tests.inventory import insert_bed, insert_facility
 
 ADMIN, OFFICER, PARTNER, REFERRER, MANAGER = Role
 ROOT = Path(__file__).resolve().parents[3]
@@ -58,26 +60,11 @@ class World:
 
     async def facility(self, lat: float = 48.91, lon: float = 2.37) -> str:
         return str(
-            await self.conn.fetchval(
-                """INSERT INTO facilities (organisation_id, kind, name, address, commune, department, region,
-                                           lat, lon, opened_on)
-                   VALUES ($1, 'assore_hotel', $2, '1 rue du Test', 'Paris', '75', 'Île-de-France',
-                           $3, $4, '2020-01-01') RETURNING id""",
-                self.keys.organisation_id,
-                f"Hôtel {next(_serial)}",
-                lat,
-                lon,
-            )
+            await insert_facility(self.conn, self.keys.organisation_id, f"Hôtel {next(_serial)}", lat=lat, lon=lon)
         )
 
     async def bed(self, facility: str | None = None) -> str:
-        return str(
-            await self.conn.fetchval(
-                "INSERT INTO beds (facility_id, label, gender_policy) VALUES ($1, $2, 'any') RETURNING id",
-                facility or await self.facility(),
-                f"B{next(_serial)}",
-            )
-        )
+        return str(await insert_bed(self.conn, UUID(facility or await self.facility()), f"B{next(_serial)}"))
 
     async def facility_with_a_bed(self) -> str:
         facility = await self.facility()

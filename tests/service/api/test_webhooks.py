@@ -25,6 +25,7 @@ from contracts.common import Role
 from service.app import create_app
 from service.auth import API_KEY_HEADER
 from service.settings import Settings
+from tests.inventory import insert_bed, insert_facility
 from tests.receiver import Receiver
 
 ADMIN, OFFICER, PARTNER, REFERRER, MANAGER = Role
@@ -52,23 +53,8 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
 
 @pytest.fixture(scope="module")
 async def beds(conn: asyncpg.Connection, keys) -> list[str]:
-    facility = await conn.fetchval(
-        """INSERT INTO facilities (organisation_id, kind, name, address, commune, department, region,
-                                   lat, lon, opened_on)
-           VALUES ($1, 'assore_hotel', 'Hôtel des Ondes', '3 rue du Test', 'Paris', '75', 'Île-de-France',
-                   48.91, 2.37, '2020-01-01') RETURNING id""",
-        keys.organisation_id,
-    )
-    return [
-        str(
-            await conn.fetchval(
-                "INSERT INTO beds (facility_id, label, gender_policy) VALUES ($1, $2, 'any') RETURNING id",
-                facility,
-                f"W{n}",
-            )
-        )
-        for n in range(3)
-    ]
+    facility = await insert_facility(conn, keys.organisation_id, "Hôtel des Ondes")
+    return [str(await insert_bed(conn, facility, f"W{n}")) for n in range(3)]
 
 
 async def api(client, key: str, method: str, url: str, expect: int = 200, body=None) -> dict:
@@ -280,7 +266,8 @@ async def test_positions_follow_commit_order_not_insert_order(conn, database_url
 
 async def test_webhook_urls_must_be_https_or_loopback(client, keys):
     partner = keys.by_role[PARTNER]
-    for url in ("http://example.org/hook", "ftp://127.0.0.1/x", "http://10.0.0.1/hook"):
+    refused = ("http://example.org/hook", "ftp://127.0.0.1/x", "http://10.0.0.1/hook", "https://0]x", "https://é.fr/")
+    for url in refused:
         r = await client.post(
             "/v1/webhooks", json={"url": url, "event_types": ["stay.started"]}, headers={API_KEY_HEADER: partner}
         )
