@@ -12,7 +12,7 @@ from the four schemathesis phases:
 - `stateful`: scenarios that chain operations by the links schemathesis infers from the
   response schemas (a created facility's id into `POST /v1/beds`, a bed's and a referral's
   into `POST /v1/holds`, the hold's into `.../confirm`, the stay's into `.../check-in`...), so
-  new routes join in without configuration.
+  new routes join in without configuration; all but key revocation (`OWN_KEY_REVOCATION`).
 
 Each response must:
 
@@ -123,6 +123,10 @@ CONFIG = schemathesis.Config.from_dict(
     }
 )
 schema = schemathesis.openapi.from_path(OPENAPI, config=CONFIG)
+# Out of the stateful phase only: its links lead from the key list to revoking the very key
+# the fuzzing sends, after which every request is a 401. The other phases still send it
+# (with made-up ids: 404), and tests/service/api/test_keys.py covers revocation.
+OWN_KEY_REVOCATION = "/v1/keys/{key_id}/revoke"
 # Requests sent per phase, for `test_every_phase_ran`.
 SENT = Counter()
 
@@ -161,7 +165,7 @@ def test_linked_operations_answer_as_documented(api: Api) -> None:
     failures: list[str] = []
     scenarios = cut_short = 0
 
-    class Scenario(schema.as_state_machine()):
+    class Scenario(schema.exclude(path=OWN_KEY_REVOCATION).as_state_machine()):
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             SENT[case.meta.phase.name.value] += 1
             return api.call_kwargs()

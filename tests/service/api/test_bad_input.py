@@ -299,6 +299,9 @@ BODIES_AND_QUERIES = [
     post("unknown field", "/v1/sites", but(SITE, geometry=None)),
     # Valid ISO 8601 and PostgreSQL timestamptz, but before year 1 once in UTC.
     post("active_from before year 1 in UTC", "/v1/sites", but(SITE, active_from="0001-01-01T00:00:00+01:00"), 422),
+    # Year 1 in UTC itself was stored, then broke every read of the site list (longer fuzzing).
+    post("active_from in year 1", "/v1/sites", but(SITE, active_from="0001-01-01T00:00:00.0Z"), 422),
+    patch("active_from in 1850", "/v1/sites/{site}", {"active_from": "1850-01-01T00:00:00Z"}, 422),
     patch("intensity 6", "/v1/sites/{site}", {"intensity": 6}),
     patch("radius 1e400", "/v1/sites/{site}", {"radius_m": Raw("1e400")}),
     patch("active_from null", "/v1/sites/{site}", {"active_from": None}),
@@ -310,6 +313,7 @@ BODIES_AND_QUERIES = [
     post("reason null", "/v1/beds/{bed}/unavailability", but(PERIOD, reason=None)),
     post("starts_at without offset", "/v1/beds/{bed}/unavailability", but(PERIOD, starts_at="2026-01-10T08:00:00")),
     post("starts_at Feb 30", "/v1/beds/{bed}/unavailability", but(PERIOD, starts_at="2024-02-30T08:00:00Z")),
+    post("starts_at in year 1", "/v1/beds/{bed}/unavailability", but(PERIOD, starts_at="0001-01-01T00:00:00Z"), 422),
     post("starts_at yesterday", "/v1/beds/{bed}/unavailability", but(PERIOD, starts_at="yesterday")),
     post("starts_at 2**70", "/v1/beds/{bed}/unavailability", but(PERIOD, starts_at=BIG)),
     post("ends_at without offset", "/v1/beds/{bed}/unavailability", but(PERIOD, ends_at="2026-01-12T08:00:00")),
