@@ -43,7 +43,8 @@ def query(annotated: Any, description: str | None = None, *, optional: bool = Tr
     return Annotated[base | None if optional else base, QueryParameter(**constraints)]
 
 
-_PLAUSIBLE_YEARS = (1900, 2200)
+PLAUSIBLE_YEARS = (1900, 2200)
+"""Years a moment asked or written may fall in (also CHECKed on stored moments, migration 0009)."""
 
 
 def aware(value: datetime | None, name: str) -> datetime | None:
@@ -52,8 +53,8 @@ def aware(value: datetime | None, name: str) -> datetime | None:
         return None
     if value.tzinfo is None:
         raise _bad_timestamp(name, "needs a UTC offset, e.g. 2026-01-31T22:00:00Z")
-    if not _PLAUSIBLE_YEARS[0] <= value.year <= _PLAUSIBLE_YEARS[1]:
-        raise _bad_timestamp(name, f"must fall between the years {_PLAUSIBLE_YEARS[0]} and {_PLAUSIBLE_YEARS[1]}")
+    if not PLAUSIBLE_YEARS[0] <= value.year <= PLAUSIBLE_YEARS[1]:
+        raise _bad_timestamp(name, f"must fall between the years {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}")
     return value
 
 

@@ -36,7 +36,7 @@ from contracts.reports import (
 )
 from service.auth import Actor, Caller
 from service.db.pool import Conn
-from service.http import aware, query
+from service.http import PLAUSIBLE_YEARS, aware, query
 from service.problems import ProblemError, problem_responses
 from service.reports import disclosure, history
 from service.reports.occupancy import Figures, local_midnights, next_step, occupancy_at
@@ -54,7 +54,6 @@ FromDay = Annotated[
     date | None, QueryParameter(name="from", description="First day, YYYY-MM-DD; default 365 days before `to`")
 ]
 ToDay = Annotated[date | None, QueryParameter(description="Last day, YYYY-MM-DD, included; default today")]
-PLAUSIBLE_YEARS = (1900, 2200)
 
 
 @get(
@@ -139,10 +138,10 @@ def _moments(first: date | None, last: date | None, step: Step, zone: ZoneInfo) 
     """The series' points: local midnights from `first` (default 365 days before `last`) to
     `last` (default today), at most MAX_POINTS of them."""
     last = last or datetime.now(zone).date()
-    first = first or last - timedelta(days=365)
-    if not all(PLAUSIBLE_YEARS[0] <= d.year <= PLAUSIBLE_YEARS[1] for d in (first, last)):
+    if not all(d is None or PLAUSIBLE_YEARS[0] <= d.year <= PLAUSIBLE_YEARS[1] for d in (first, last)):
         detail = f"`from` and `to` must fall between the years {PLAUSIBLE_YEARS[0]} and {PLAUSIBLE_YEARS[1]}."
         raise ProblemError(400, "Bad Request", detail=detail)
+    first = first or last - timedelta(days=365)  # checked first: year 1 minus a year overflows
     if last < first:
         raise ProblemError(400, "Bad Request", detail="`to` comes before `from`.")
     moments = local_midnights(first, last, step, zone, MAX_POINTS + 1)
