@@ -122,6 +122,29 @@ def _safe_detail(exc: asyncpg.PostgresError) -> str:
     return (getattr(exc, "message", None) or str(exc).partition("\n")[0])[:300]
 
 
+# The database is down, restarting or unreachable: a 503 the client may retry, not a 500.
+# The pool replaces a lost connection at its next acquire, so service resumes by itself.
+DATABASE_UNAVAILABLE = (
+    OSError,  # the socket: refused, reset, or gone while the server restarts
+    asyncpg.PostgresConnectionError,  # the connection was lost or could not be made
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+RETRY_AFTER_SECONDS = 2
+
+
+def on_database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database_unavailable", error_type=type(exc).__name__, path=request.url.path)
+    return problem_response(
+        request,
+        503,
+        "Database unavailable",
+        detail="The database cannot be reached just now; retry after Retry-After seconds.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled_error", error_type=type(exc).__name__, path=request.url.path, exc_info=exc)
     return problem_response(request, 500, detail="An unexpected error occurred; quote the instance id.")
@@ -131,6 +154,7 @@ EXCEPTION_HANDLERS = {
     ProblemError: on_problem,
     HTTPException: on_http_exception,
     **{t: on_integrity_error for t in _INTEGRITY},
+    **{t: on_database_unavailable for t in DATABASE_UNAVAILABLE},
     Exception: on_unexpected,
 }
 
@@ -145,17 +169,18 @@ _DESCRIPTIONS = {
     422: "Well-formed but breaks a data rule",
     428: "`If-Match` is required",
     429: "Too many requests from this API key: retry after `Retry-After` seconds",
-    503: "Not ready, or too busy: retry after `Retry-After` seconds when given",
+    503: "Not ready, too busy, or the database unreachable: retry after `Retry-After` seconds when given",
 }
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem statuses a route can return.
 
-    A route that checks the API key (401) is rate limited per key too, so it also gets 429.
+    A route that checks the API key (401) is rate limited per key too, so it also gets 429,
+    and reads the database, so it gets 503 while the database is unreachable.
     """
     if 401 in statuses:
-        statuses = (*statuses, 429)
+        statuses = tuple(dict.fromkeys((*statuses, 429, 503)))
     return {
         s: ResponseSpec(
             data_container=Problem,
