@@ -23,6 +23,7 @@ import pytest
 from contracts.common import Role
 from service.access import ACCESS, markdown_table
 from service.auth import API_KEY_HEADER, create_key
+from service.db.invariants import violations
 from service.pagination import encode_cursor
 from tests.inventory import insert_bed, insert_facility
 
@@ -567,3 +568,8 @@ async def test_another_organisation_neither_changes_nor_sees_the_first_ones_data
 async def send(world: World, call: Call, key: str):
     headers = {API_KEY_HEADER: key} | ({"If-Match": '"1"'} if call.method == "PATCH" else {})
     return await world.client.request(call.method, call.url, json=call.body, headers=headers)
+
+
+async def test_after_every_operation_as_every_role_no_invariant_is_broken(world):
+    """Last in the module: hundreds of state changes above, each complete or refused whole."""
+    assert await violations(world.conn) == {}

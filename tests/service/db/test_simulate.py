@@ -16,6 +16,7 @@ import pytest
 
 from contracts.placements import CancelReason, ExitReason, StayEnd
 from service.cli import main
+from service.db.invariants import violations
 from service.demo import simulate as simulation
 from service.demo.dataset import demo_dataset
 from service.demo.load import load_demo
@@ -317,6 +318,10 @@ async def test_referral_statuses_follow_their_stays(sim: asyncpg.Connection) -> 
         assert row["created_at"] <= row["updated_at"]
     demo = await sim.fetch("SELECT status, version FROM referrals WHERE created_at >= $1", HORIZON)
     assert len(demo) == 800 and {tuple(row) for row in demo} == {("waiting", 1)}, "the demo's referrals are untouched"
+
+
+async def test_the_history_breaks_no_invariant(sim: asyncpg.Connection) -> None:
+    assert await violations(sim) == {}
 
 
 async def test_holds_and_transfers_link_up(sim: asyncpg.Connection) -> None:
