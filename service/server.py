@@ -7,6 +7,9 @@ from granian.constants import Interfaces
 
 # A worker still busy this long after SIGTERM (e.g. a pool waiting on a stuck query) is killed.
 WORKER_KILL_TIMEOUT_S = 5
+# A worker that dies (a crash, the OOM killer) is replaced after this long; its requests in
+# flight fail, but each change was one transaction, so nothing is left half done.
+WORKER_RESPAWN_S = 1.0
 
 
 def run(host: str, port: int, workers: int = 1) -> None:
@@ -25,4 +28,6 @@ def run(host: str, port: int, workers: int = 1) -> None:
         workers=workers,
         log_access=False,
         workers_kill_timeout=WORKER_KILL_TIMEOUT_S,
+        respawn_failed_workers=True,
+        respawn_interval=WORKER_RESPAWN_S,
     ).serve()
