@@ -7,6 +7,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -67,3 +69,15 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout=30)
         return code, *self.output()
+
+
+@contextmanager
+def serving(env: dict[str, str | None], *args: str) -> Iterator[Server]:
+    """`abri serve` ready for requests while the block runs; it must then stop cleanly (exit 0)."""
+    server = Server(env, *args)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        code, _, err = server.stop()
+    assert code == 0, err

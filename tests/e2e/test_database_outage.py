@@ -19,7 +19,7 @@ import pytest
 from contracts.common import Role
 from service.auth import create_key
 from tests.conftest import execute_on
-from tests.process import Server
+from tests.process import serving
 
 DATABASE = "abri_outage"
 BACK_WITHIN_SECONDS = 5
@@ -40,12 +40,8 @@ def database_url(pgdata):
 
 @pytest.fixture(scope="module")
 def server(database_url):
-    process = Server({"DATABASE_URL": database_url, "ABRI_LOG_LEVEL": "warning"}, "--no-demo")
-    try:
-        process.wait_ready()
+    with serving({"DATABASE_URL": database_url, "ABRI_LOG_LEVEL": "warning"}, "--no-demo") as process:
         yield process
-    finally:
-        process.stop()
 
 
 async def _admin_key(url: str) -> str:

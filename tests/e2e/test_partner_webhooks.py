@@ -19,7 +19,7 @@ from contracts import client
 from contracts.events import Event, EventType, WebhookCreate
 from contracts.inventory import OutOfServiceReason, UnavailabilityCreate
 from service.demo.dataset import AURORE
-from tests.process import TEST_REFERENCE_KEY, Server
+from tests.process import TEST_REFERENCE_KEY, serving
 from tests.receiver import Receiver
 
 BED_STATUS_CHANGED = EventType.BED_STATUS_CHANGED
@@ -27,13 +27,8 @@ BED_STATUS_CHANGED = EventType.BED_STATUS_CHANGED
 
 @pytest.fixture(scope="module")
 def server(database_url):
-    process = Server({"DATABASE_URL": database_url, "ABRI_WEBHOOK_POLL_S": "0.1"}, "--demo")
-    try:
-        process.wait_ready()
+    with serving({"DATABASE_URL": database_url, "ABRI_WEBHOOK_POLL_S": "0.1"}, "--demo") as process:
         yield process
-    finally:
-        code, _, err = process.stop()
-        assert code == 0, err
 
 
 def abri(database_url: str, *args: str) -> str:

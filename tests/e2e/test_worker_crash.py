@@ -23,7 +23,7 @@ import pytest
 from contracts.common import Role
 from service.auth import create_key
 from service.db.invariants import violations
-from tests.process import Server
+from tests.process import Server, serving
 
 PEOPLE = 60
 BACK_WITHIN_SECONDS = 20
@@ -31,12 +31,8 @@ BACK_WITHIN_SECONDS = 20
 
 @pytest.fixture(scope="module")
 def server(database_url):
-    process = Server({"DATABASE_URL": database_url, "ABRI_LOG_LEVEL": "warning"}, "--demo")
-    try:
-        process.wait_ready()
+    with serving({"DATABASE_URL": database_url, "ABRI_LOG_LEVEL": "warning"}, "--demo") as process:
         yield process
-    finally:
-        process.stop()
 
 
 def worker_pids(server: Server) -> list[int]:
