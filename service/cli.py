@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API (embedded PostgreSQL unless DATABASE_URL is set)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, choices=range(1, 65), metavar="N", help="worker processes")
     demo = serve.add_mutually_exclusive_group()
     demo.add_argument("--no-demo", action="store_true", help="do not load the Paris demo data")
     demo.add_argument("--demo", action="store_true", help="load the demo data into an empty DATABASE_URL database")
@@ -140,7 +141,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         os.environ["ABRI_REFERENCE_KEY"] = reference_key  # for the server's workers
         from service.server import run  # the ASGI server is imported only to serve
 
-        run(args.host, args.port)
+        run(args.host, args.port, args.workers)
 
 
 async def _prepare(conn: asyncpg.Connection, settings: Settings, load_demo_data: bool, reference_key: str) -> None:
