@@ -55,7 +55,14 @@ class AvailabilityFilter:
 # export counts with the same conditions.
 FACILITY_OPEN = """f.opened_on <= ($1::timestamptz AT TIME ZONE $2)::date
               AND (f.closed_on IS NULL OR f.closed_on > ($1::timestamptz AT TIME ZONE $2)::date)"""
-BED_IN_SERVICE = "NOT EXISTS (SELECT FROM bed_unavailability u WHERE u.bed_id = b.id AND u.period @> $1::timestamptz)"
+
+
+def bed_in_service(at: str) -> str:
+    """SQL: no out-of-service period of bed `b` covers the moment `at` (an SQL expression)."""
+    return f"NOT EXISTS (SELECT FROM bed_unavailability u WHERE u.bed_id = b.id AND u.period @> {at})"
+
+
+BED_IN_SERVICE = bed_in_service("$1::timestamptz")
 BED_UNTAKEN = """NOT EXISTS (SELECT FROM holds h WHERE h.bed_id = b.id AND h.period @> $1::timestamptz)
           AND NOT EXISTS (SELECT FROM stays s WHERE s.bed_id = b.id AND s.period @> $1::timestamptz)"""
 

@@ -27,7 +27,7 @@ from litestar import Litestar
 from standardwebhooks.webhooks import Webhook as Signer
 
 from contracts.events import Event
-from service.events.queries import EVENT_COLUMNS, event_of
+from service.events.queries import PENDING, events_after
 from service.settings import Settings
 
 log = structlog.get_logger("abri.webhooks")
@@ -56,14 +56,12 @@ def backoff_seconds(attempts: int, settings: Settings) -> float:
 async def _lease(conn: asyncpg.Connection, lease_s: float) -> Record | None:
     """Take one subscription that has events due, for `lease_s` seconds."""
     return await conn.fetchrow(
-        """
+        f"""
         UPDATE webhook_subscriptions SET leased_until = now() + make_interval(secs => $1)
         WHERE id = (
             SELECT s.id FROM webhook_subscriptions s
             WHERE s.next_attempt_at <= now() AND (s.leased_until IS NULL OR s.leased_until < now())
-              AND EXISTS (SELECT FROM events e
-                          WHERE e.position > s.delivered_position AND e.type = ANY(s.event_types)
-                            AND event_visible(s.role, s.organisation_id, e.type, e.organisation_ids))
+              AND EXISTS (SELECT FROM events e WHERE {PENDING})
             ORDER BY s.next_attempt_at
             LIMIT 1
             FOR UPDATE SKIP LOCKED)
@@ -71,24 +69,6 @@ async def _lease(conn: asyncpg.Connection, lease_s: float) -> Record | None:
         """,
         lease_s,
     )
-
-
-async def _due_events(conn: asyncpg.Connection, subscription: Record) -> list[Event]:
-    rows = await conn.fetch(
-        f"""
-        SELECT {EVENT_COLUMNS} FROM events e
-        WHERE e.position > $1 AND e.type = ANY($2)
-          AND event_visible($3, $4, e.type, e.organisation_ids)
-        ORDER BY e.position
-        LIMIT $5
-        """,
-        subscription["delivered_position"],
-        subscription["event_types"],
-        subscription["role"],
-        subscription["organisation_id"],
-        BATCH,
-    )
-    return [event_of(r) for r in rows]
 
 
 async def _post(http: httpx.AsyncClient, subscription: Record, event: Event) -> int | None:
@@ -177,7 +157,14 @@ async def deliver_once(pool: asyncpg.Pool, http: httpx.AsyncClient, settings: Se
         subscription = await _lease(conn, lease_seconds(settings))
         if subscription is None:
             return 0
-        events = await _due_events(conn, subscription)
+        events = await events_after(
+            conn,
+            subscription["role"],
+            subscription["organisation_id"],
+            subscription["delivered_position"],
+            subscription["event_types"],
+            BATCH,
+        )
     position, delivered = subscription["delivered_position"], 0
     try:
         for event in events:

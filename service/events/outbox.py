@@ -14,6 +14,7 @@ import asyncpg
 
 from contracts.events import EventType as E
 from contracts.referrals import ReferralStatus
+from service.availability.queries import bed_in_service
 
 # (audited subject type, action) → the event partners get.
 EVENT_OF: dict[tuple[str, str], E] = {
@@ -39,15 +40,11 @@ EVENT_OF: dict[tuple[str, str], E] = {
 
 # Per audited subject type: rows of (subject_type, subject_id, organisation_ids, data) from
 # `changed` (subject_id, changes), the audited ids with their audit changes (non-personal).
+# Counts of places free or in service are not in events: they depend on the local day
+# (ABRI_TIMEZONE) and move with every stay; /v1/availability and /v1/export/hsds tell them.
 _CAPACITY = """
-    SELECT 'facility', f.id, ARRAY[f.organisation_id], jsonb_build_object(
-        'facility_id', f.id,
-        'beds', (SELECT count(*) FROM beds b WHERE b.facility_id = f.id),
-        'beds_in_service_now', (
-            SELECT count(*) FROM beds b
-            WHERE b.facility_id = f.id AND b.in_service_from <= now()
-              AND f.opened_on <= current_date AND (f.closed_on IS NULL OR f.closed_on > current_date)
-              AND NOT EXISTS (SELECT FROM bed_unavailability u WHERE u.bed_id = b.id AND u.period @> now())))
+    SELECT 'facility', f.id, ARRAY[f.organisation_id],
+           jsonb_build_object('facility_id', f.id, 'beds', (SELECT count(*) FROM beds b WHERE b.facility_id = f.id))
     FROM facilities f
 """
 _SOURCES: dict[str, str] = {
@@ -70,11 +67,10 @@ _SOURCES: dict[str, str] = {
     "proposal": """
         SELECT 'proposal', c.subject_id, '{}'::uuid[], c.changes FROM changed c
     """,
-    "bed_unavailability": """
+    "bed_unavailability": f"""
         SELECT 'bed', u.bed_id, ARRAY[f.organisation_id], jsonb_build_object(
             'bed_id', u.bed_id, 'facility_id', f.id, 'period_id', u.id, 'reason', u.reason,
-            'starts_at', u.starts_at, 'ends_at', u.ends_at, 'in_service_now', NOT EXISTS (
-                SELECT FROM bed_unavailability n WHERE n.bed_id = u.bed_id AND n.period @> now()))
+            'starts_at', u.starts_at, 'ends_at', u.ends_at, 'in_service_now', {bed_in_service("now()")})
         FROM changed c JOIN bed_unavailability u ON u.id = c.subject_id
         JOIN beds b ON b.id = u.bed_id JOIN facilities f ON f.id = b.facility_id
     """,

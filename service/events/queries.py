@@ -26,8 +26,12 @@ def event_of(row: Record) -> Event:
 
 
 async def events_after(
-    conn: asyncpg.Connection, caller: Caller, position: int, types: list[EventType] | None, limit: int
+    conn: asyncpg.Connection, role: str, organisation_id: UUID, position: int, types: list[str] | None, limit: int
 ) -> list[Event]:
+    """Events after `position` that a `role` of `organisation_id` may see (of `types` only), oldest first.
+
+    The feed asks as its caller, the webhook worker as the key that made the subscription.
+    """
     rows = await conn.fetch(
         f"""
         SELECT {EVENT_COLUMNS} FROM events e
@@ -37,20 +41,21 @@ async def events_after(
         LIMIT $5
         """,
         position,
-        caller.role.value,
-        caller.organisation_id,
-        types and [t.value for t in types],
+        role,
+        organisation_id,
+        types,
         limit,
     )
     return [event_of(r) for r in rows]
 
 
-_WEBHOOK = """
+# Events a subscription `s` has yet to deliver, as `e`.
+PENDING = """e.position > s.delivered_position AND e.type = ANY(s.event_types)
+    AND event_visible(s.role, s.organisation_id, e.type, e.organisation_ids)"""
+_WEBHOOK = f"""
     SELECT s.id, s.organisation_id, s.role, s.url, s.event_types, s.delivered_position, s.attempts,
            s.next_attempt_at, s.last_status, s.last_delivered_at, s.created_at,
-           (SELECT count(*) FROM events e
-            WHERE e.position > s.delivered_position AND e.type = ANY(s.event_types)
-              AND event_visible(s.role, s.organisation_id, e.type, e.organisation_ids)) AS pending,
+           (SELECT count(*) FROM events e WHERE {PENDING}) AS pending,
            (SELECT count(*) FROM webhook_dead_letters d WHERE d.subscription_id = s.id) AS dead_letters
     FROM webhook_subscriptions s
 """

@@ -55,7 +55,8 @@ async def event_feed(
     limit: LimitParam = 100,
 ) -> EventPage:
     (position,) = decode_cursor(after, tuple[int]) if after else (0,)
-    items = await queries.events_after(conn, caller, position, types, limit)
+    wanted = types and [t.value for t in types]
+    items = await queries.events_after(conn, caller.role.value, caller.organisation_id, position, wanted, limit)
     return EventPage(items=items, next_cursor=encode_cursor(items[-1].position if items else position))
 
 
