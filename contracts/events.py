@@ -18,6 +18,8 @@ from contracts.common import Cursor, Timestamp, whole
 
 
 class EventType(StrEnum):
+    """Managers receive `bed.*` and `capacity.*` only, never an event about a person (SQL `event_visible`)."""
+
     REFERRAL_CREATED = "referral.created"
     REFERRAL_STATUS_CHANGED = "referral.status_changed"
     HOLD_CREATED = "hold.created"
@@ -30,10 +32,6 @@ class EventType(StrEnum):
     STAY_ENDED = "stay.ended"
     BED_STATUS_CHANGED = "bed.status_changed"
     CAPACITY_CHANGED = "capacity.changed"
-
-
-INVENTORY_EVENTS = frozenset({EventType.BED_STATUS_CHANGED, EventType.CAPACITY_CHANGED})
-"""About places, never about a person: the only events managers receive."""
 
 
 class Subject(msgspec.Struct, kw_only=True):
