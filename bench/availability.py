@@ -222,10 +222,18 @@ COLUMNS = {
         "created_at",
     ),
     "consumption_sites": ("name", "lat", "lon", "radius_m", "intensity", "active_from", "active_until"),
-    "stays": ("bed_id", "period"),  # occupancy rows keep their default uuidv7() ids: nothing refers to them
-    "holds": ("bed_id", "period"),
+    # Occupancy rows keep their default uuidv7() ids, and all belong to one ended, purged
+    # referral (PLACEHOLDER_REFERRAL): the search reads neither ids nor referrals.
+    "stays": ("bed_id", "period", "referral_id"),
+    "holds": ("bed_id", "period", "referral_id"),
     "bed_unavailability": ("bed_id", "starts_at", "ends_at", "reason"),
 }
+
+
+PLACEHOLDER_REFERRAL = """
+    INSERT INTO referrals (organisation_id, source, status, ended_at, purged_at)
+    VALUES ($1, 'other', 'exited', now(), now()) RETURNING id
+"""
 
 
 def bed_counts(rng: random.Random, kinds: list[str], total: int) -> list[int]:
@@ -398,7 +406,11 @@ async def load(conn: asyncpg.Connection, data: Dataset) -> None:
         "holds": data.holds,
         "bed_unavailability": data.unavailability,
     }
+    referral = None
     for table, records in tables.items():
+        if table in ("stays", "holds"):
+            referral = referral or await conn.fetchval(PLACEHOLDER_REFERRAL, data.organisations[0][0])
+            records = [(*row, referral) for row in records]
         await conn.copy_records_to_table(table, records=records, columns=COLUMNS[table])
     await conn.execute("VACUUM ANALYZE")
 

@@ -29,6 +29,7 @@ from service.health import live, ready
 from service.http import strict_input
 from service.idempotency import IdempotencyMiddleware
 from service.keys.routes import KeyController
+from service.load_shedding import InFlightLimit
 from service.logging import access_log, configure_logging
 from service.openapi import ClosedStructSchemaPlugin
 from service.organisations.routes import OrganisationController
@@ -86,7 +87,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             hsds_export,
             KeyController,
         ],
-        middleware=[ApiKeyMiddleware(), *_rate_limit(settings), IdempotencyMiddleware()],
+        # Shedding first, so a refused request costs no key check and no connection.
+        middleware=[
+            InFlightLimit(settings.max_in_flight),
+            ApiKeyMiddleware(),
+            *_rate_limit(settings),
+            IdempotencyMiddleware(),
+        ],
         guards=[authorise],
         before_request=strict_input,
         security=[{"ApiKey": []}],

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any, get_args, get_origin
 from uuid import UUID
 
 import msgspec
 from litestar import Request, Response
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from msgspec import Meta
 
@@ -148,15 +150,22 @@ async def strict_input(request: Request) -> None:
 
 
 def _strict_query_timestamps(request: Request) -> None:
-    for name, parameter in request.route_handler.parsed_fn_signature.parameters.items():
-        if not (parameter.is_subclass_of(datetime) or parameter.has_inner_subclass_of(datetime)):
-            continue
-        key = getattr(parameter.kwarg_definition, "query", None) or name
+    for key in _timestamp_query_keys(request.route_handler):
         for raw in request.query_params.getall(key, []):
             try:
                 msgspec.convert(raw, datetime)
             except msgspec.ValidationError:
                 raise _bad_timestamp(key, "must be an ISO 8601 date and time, e.g. 2026-01-31T22:00:00Z") from None
+
+
+@cache
+def _timestamp_query_keys(handler: HTTPRouteHandler) -> tuple[str, ...]:
+    """The query keys of `handler`'s datetime parameters, worked out once per route."""
+    return tuple(
+        getattr(parameter.kwarg_definition, "query", None) or name
+        for name, parameter in handler.parsed_fn_signature.parameters.items()
+        if parameter.is_subclass_of(datetime) or parameter.has_inner_subclass_of(datetime)
+    )
 
 
 async def _strict_json_body(request: Request) -> None:

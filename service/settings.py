@@ -18,6 +18,7 @@
 | `ABRI_WEBHOOK_CONCURRENCY` | delivery loops per API process (subscriptions delivered at once) | 4 |
 | `ABRI_RATE_LIMIT` | requests a second each API key may send, per process, after its burst; 0 for no limit | 100 |
 | `ABRI_RATE_BURST` | requests each API key may send at once | 500 |
+| `ABRI_MAX_IN_FLIGHT` | /v1 requests served at once per API process; beyond, 503 with Retry-After | 64 |
 
 `ABRI_REFERENCE_KEY` is required with `DATABASE_URL`; the embedded server generates one
 into `<data dir>/reference-key`. Changing it breaks duplicate-referral detection.
@@ -63,6 +64,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit: Annotated[float, Meta(ge=0, le=1_000_000)] = 100
     """Requests a second per API key and process, once its burst is spent (service/rate_limit.py); 0: none."""
     rate_burst: Annotated[int, Meta(ge=1, le=1_000_000)] = 500
+    max_in_flight: Annotated[int, Meta(ge=1, le=100_000)] = 64
+    """Requests under /v1 served at once per process; the rest get 503 at once (service/load_shedding.py)."""
 
     @property
     def embedded(self) -> bool:
@@ -88,6 +91,7 @@ _ENV = {
     "webhook_concurrency": "ABRI_WEBHOOK_CONCURRENCY",
     "rate_limit": "ABRI_RATE_LIMIT",
     "rate_burst": "ABRI_RATE_BURST",
+    "max_in_flight": "ABRI_MAX_IN_FLIGHT",
 }
 
 
