@@ -179,6 +179,7 @@ async def open_loop(rate: float, seconds: float, fire: Callable[[float], Awaitab
 class Answer:
     status: int
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     @property
     def is_success(self) -> bool:
@@ -212,11 +213,16 @@ class Http:
 
     async def get(self, path: str, params: dict[str, str] | None = None) -> Answer:
         async with self.session.get(path, params=params) as response:
-            return Answer(response.status, await response.read())
+            return await _answer(response)
 
     async def post(self, path: str, json: Any = None) -> Answer:
         async with self.session.post(path, json=json) as response:
-            return Answer(response.status, await response.read())
+            return await _answer(response)
+
+
+async def _answer(response: aiohttp.ClientResponse) -> Answer:
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    return Answer(response.status, await response.read(), headers)
 
 
 def _load_process(drive: Callable[..., Awaitable[Recorder]], args: tuple, results: Any) -> None:
