@@ -9,6 +9,7 @@ the stored one is older, and only then is it written, so most requests write not
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -25,6 +26,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from contracts.common import Role
+from service.problems import ProblemError
 
 API_KEY_HEADER = "X-API-Key"
 # Where the request's connection waits in the ASGI scope state for the `conn` dependency.
@@ -125,17 +127,34 @@ class ApiKeyMiddleware(ASGIMiddleware):
     The same connection that checked the key serves the route (`conn` dependency), so a
     request holds one connection, not two in a row. Sets `request.user` to the `Caller`;
     401 when the key is missing, unknown, revoked or expired.
+
+    A route's body is read first, within `ABRI_BODY_TIMEOUT_S` (else 408): a client that
+    sends its body slowly must not hold one of the pool's few connections while it does.
     """
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         key = ASGIConnection(scope).headers.get(API_KEY_HEADER)
         if not key:
             raise NotAuthorizedException(f"Send an API key in the {API_KEY_HEADER} header.")
+        if "data" in scope["route_handler"].parsed_fn_signature.parameters:
+            await _read_body(scope, receive)
         async with scope["litestar_app"].state.pool.acquire() as conn:
             caller = await authenticate(conn, key)
             scope["user"], scope["auth"] = caller, caller.key_id
             scope["state"][REQUEST_CONNECTION] = conn
             await next_app(scope, receive, send)
+
+
+async def _read_body(scope: Scope, receive: Receive) -> None:
+    """Read the whole body through Litestar (its size limit applies; it keeps it for the route)."""
+    seconds = scope["litestar_app"].state.settings.body_timeout_s
+    try:
+        async with asyncio.timeout(seconds):
+            await Request(scope, receive).body()
+    except TimeoutError:
+        raise ProblemError(
+            408, "Request Timeout", detail=f"The request body did not arrive within {seconds:g} s."
+        ) from None
 
 
 def provide_caller(request: Request) -> Caller:

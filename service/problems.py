@@ -163,6 +163,7 @@ _DESCRIPTIONS = {
     401: "Missing or unknown API key",
     403: "The key's role may not do this",
     404: "No such resource",
+    408: "The request body did not arrive in time",
     409: "Conflicts with the current state",
     412: "`If-Match` does not match the current ETag",
     415: "The body is not application/json",
@@ -177,10 +178,13 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem statuses a route can return.
 
     A route that checks the API key (401) is rate limited per key too, so it also gets 429,
-    and reads the database, so it gets 503 while the database is unreachable.
+    and reads the database, so it gets 503 while the database is unreachable or the server
+    is overloaded. A route that takes a JSON body (415) gets 408 when the body is too slow.
     """
     if 401 in statuses:
         statuses = tuple(dict.fromkeys((*statuses, 429, 503)))
+    if 415 in statuses:
+        statuses = tuple(dict.fromkeys((*statuses, 408)))
     return {
         s: ResponseSpec(
             data_container=Problem,

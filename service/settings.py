@@ -19,6 +19,7 @@
 | `ABRI_RATE_LIMIT` | requests a second each API key may send, per process, after its burst; 0 for no limit | 100 |
 | `ABRI_RATE_BURST` | requests each API key may send at once | 500 |
 | `ABRI_MAX_IN_FLIGHT` | /v1 requests served at once per API process; beyond, 503 with Retry-After | 64 |
+| `ABRI_BODY_TIMEOUT_S` | how long a request body may take to arrive before a 408 | 30 |
 
 `ABRI_REFERENCE_KEY` is required with `DATABASE_URL`; the embedded server generates one
 into `<data dir>/reference-key`. Changing it breaks duplicate-referral detection.
@@ -66,6 +67,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_burst: Annotated[int, Meta(ge=1, le=1_000_000)] = 500
     max_in_flight: Annotated[int, Meta(ge=1, le=100_000)] = 64
     """Requests under /v1 served at once per process; the rest get 503 at once (service/load_shedding.py)."""
+    body_timeout_s: Annotated[float, Meta(gt=0, le=600)] = 30.0
+    """How long a request body may take to arrive; it is read before a connection is taken (service/auth.py)."""
 
     @property
     def embedded(self) -> bool:
@@ -92,6 +95,7 @@ _ENV = {
     "rate_limit": "ABRI_RATE_LIMIT",
     "rate_burst": "ABRI_RATE_BURST",
     "max_in_flight": "ABRI_MAX_IN_FLIGHT",
+    "body_timeout_s": "ABRI_BODY_TIMEOUT_S",
 }
 
 

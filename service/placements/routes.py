@@ -45,6 +45,7 @@ from service.problems import ProblemError, problem_responses
 
 ON_SITE = (Role.ADMIN, Role.PLACEMENT_OFFICER, Role.PARTNER)
 WRITE = problem_responses(400, 401, 403, 404, 409, 415, 422)
+ACT = problem_responses(400, 401, 403, 404, 409, 422)  # a write with no body
 
 
 def require_bed_access(caller: Caller, owner: UUID) -> None:
@@ -99,7 +100,7 @@ class HoldController(Controller):
 
     @post(
         "/{hold_id:uuid}/confirm",
-        responses=WRITE,
+        responses=ACT,
         description="The person takes the bed: the hold ends and a stay begins, in one transaction.",
     )
     async def confirm_hold(
@@ -145,7 +146,7 @@ class StayController(Controller):
         require_bed_access(caller, await bed_owner(conn, stay.bed_id))
         return stay
 
-    @post("/{stay_id:uuid}/check-in", status_code=200, responses=WRITE)
+    @post("/{stay_id:uuid}/check-in", status_code=200, responses=ACT)
     async def check_in(self, conn: Conn, caller: Actor, stay_id: PathId) -> Stay:
         async with conn.transaction():
             stay = await _open_stay(conn, caller, stay_id)
@@ -162,7 +163,7 @@ class StayController(Controller):
     @post(
         "/{stay_id:uuid}/no-show",
         status_code=200,
-        responses=WRITE,
+        responses=ACT,
         description="The person never arrived: the stay ends now, the bed is free, the referral waits again.",
     )
     async def no_show(self, conn: Conn, caller: Actor, stay_id: PathId) -> Stay:

@@ -39,6 +39,7 @@ from service.proposals.queries import (
 from service.proposals.solving import run_solver
 
 LINE_ACTION = problem_responses(400, 401, 403, 404, 409, 415, 422)
+LINE_ACCEPT = problem_responses(400, 401, 403, 404, 409, 422)  # no body
 # A declined line's hold is cancelled with the nearest hold reason; the line keeps the exact one.
 HOLD_CANCEL_REASON = {
     DeclineReason.DECLINED_BY_PERSON: "declined_by_person",
@@ -129,7 +130,7 @@ class ProposalController(Controller):
     @post(
         "/{proposal_id:uuid}/lines/{line_id:uuid}/accept",
         status_code=200,
-        responses=LINE_ACTION,
+        responses=LINE_ACCEPT,
         description=(
             "The person takes the bed: the line's hold becomes a stay, as POST /v1/holds/{id}/confirm does. "
             "409 with `current_status` unless the line is `proposed` (an expired hold reads `expired`)."

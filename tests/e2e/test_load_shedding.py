@@ -1,9 +1,10 @@
-"""Past `ABRI_MAX_IN_FLIGHT` requests at once, a real server answers 503 at once, then recovers.
+"""A real server under clients that hold requests open: shedding, slow bodies, time-outs.
 
-Two requests are held in flight by clients that send a POST's headers and keep its body
-back (the request is admitted, authenticated, and waits for its body). A third request
-is shed: a 503 problem with Retry-After, at once. Health checks are not counted. When the
-two clients go away, their slots come back and the next request is served.
+Clients send a POST's headers and keep its body back, so the request is admitted and
+waits for its body. Past `ABRI_MAX_IN_FLIGHT` such requests, the next one is shed: a 503
+problem with Retry-After, at once; health checks are not counted, and the slots come
+back when the clients go. A request waiting for its body holds no database connection
+(the server has a pool of one here), and after `ABRI_BODY_TIMEOUT_S` it is answered 408.
 """
 
 from __future__ import annotations
@@ -21,11 +22,19 @@ from service.auth import create_key
 from tests.process import serving
 
 LIMIT = 2
+BODY_TIMEOUT_S = 2
 
 
 @pytest.fixture(scope="module")
 def server(database_url):
-    env = {"DATABASE_URL": database_url, "ABRI_LOG_LEVEL": "warning", "ABRI_MAX_IN_FLIGHT": str(LIMIT)}
+    env = {
+        "DATABASE_URL": database_url,
+        "ABRI_LOG_LEVEL": "warning",
+        "ABRI_MAX_IN_FLIGHT": str(LIMIT),
+        "ABRI_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        "ABRI_DB_POOL_MIN": "1",
+        "ABRI_DB_POOL_MAX": "1",
+    }
     with serving(env, "--demo") as process:
         yield process
 
@@ -56,9 +65,17 @@ def _poll(check, status: int, seconds: float = 10) -> httpx.Response:
     return answer
 
 
-def test_requests_beyond_the_limit_are_shed_with_503_and_the_server_recovers(server, database_url):
-    key = asyncio.run(_admin_key(database_url))
-    facilities = lambda: httpx.get(f"{server.base}/v1/facilities", headers={"X-API-Key": key}, timeout=10)  # noqa: E731
+@pytest.fixture(scope="module")
+def key(database_url):
+    return asyncio.run(_admin_key(database_url))
+
+
+@pytest.fixture
+def facilities(server, key):
+    return lambda: httpx.get(f"{server.base}/v1/facilities", headers={"X-API-Key": key}, timeout=10)
+
+
+def test_requests_beyond_the_limit_are_shed_with_503_and_the_server_recovers(server, key, facilities):
     assert facilities().status_code == 200
 
     held = [_hold_in_flight(server.port, key) for _ in range(LIMIT)]
@@ -77,3 +94,18 @@ def test_requests_beyond_the_limit_are_shed_with_503_and_the_server_recovers(ser
             client.close()
 
     assert _poll(facilities, 200).status_code == 200, "the slots come back when the held requests end"
+
+
+def test_a_slow_body_holds_no_connection_and_times_out_with_408(server, key, facilities):
+    held = _hold_in_flight(server.port, key)
+    try:
+        time.sleep(0.5)  # the held request has reached the app, and waits for its body
+        assert facilities().status_code == 200, "the pool's only connection is free"
+        held.settimeout(BODY_TIMEOUT_S + 10)
+        answer = held.recv(65536).decode()
+    finally:
+        held.close()
+    head, _, body = answer.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 408"), head
+    assert "content-type: application/problem+json" in head.lower()
+    assert f"within {BODY_TIMEOUT_S} s" in body

@@ -26,13 +26,20 @@ def test_every_v1_operation_documents_its_problem_responses():
         expected = {"401", "403"} | ({"400"} if takes_input else set())
         expected |= {"404"} if "{" in path else set()
         expected |= {"412"} if method == "patch" else set()
-        expected |= {"415"} if "requestBody" in operation else set()
+        expected |= {"408", "415"} if "requestBody" in operation else set()
+        expected |= {"429", "503"}
         documented = {
             status
             for status, response in operation["responses"].items()
             if "application/problem+json" in response.get("content", {})
         }
         assert expected <= documented, f"{method.upper()} {path} lacks {sorted(expected - documented)}"
+
+
+def test_only_operations_with_a_body_document_body_errors():
+    for path, method, operation in operations():
+        for status in ("408", "415"):
+            assert (status in operation["responses"]) == ("requestBody" in operation), f"{method.upper()} {path}"
 
 
 def test_the_api_key_is_a_documented_security_scheme():
