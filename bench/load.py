@@ -36,9 +36,11 @@ import os  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 import asyncpg  # noqa: E402
+import uvloop  # noqa: E402
 
 from bench.harness import (  # noqa: E402
     Http,
@@ -75,7 +77,7 @@ async def drive(base: str, key: str, rate: float, seconds: float, mixed: bool) -
 
         async def hold_for_new_referral(scheduled: float) -> dict | None:
             body = {
-                "reference": f"LOAD-{rng.getrandbits(64):x}",
+                "reference": f"LOAD-{uuid.uuid4().hex}",  # unique across runs on a kept --data-dir
                 "source": "outreach_team",
                 "needs": {"gender": "man"},
                 "acceptable_kinds": ["assore_hotel"],
@@ -166,7 +168,7 @@ def main() -> None:
             mixed = in_load_process(drive, server.base, key, args.rate, args.seconds, True)
             mixed.table(f"mixed, availability at {args.rate:.0f}/s", args.seconds)
         with embedded_server(data_dir) as url:
-            direct = asyncio.run(floor(url, args.rate, args.seconds))
+            direct = uvloop.run(floor(url, args.rate, args.seconds))
 
     api = alone.latencies["availability"]
     p99, floor_p50, floor_p99 = percentile(api, 0.99), statistics.median(direct), percentile(direct, 0.99)
