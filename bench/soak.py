@@ -158,16 +158,18 @@ def memory_table(grown: list[Growth], start: Sample) -> None:
         )
 
 
+def count(sample: Sample, state: str) -> int:
+    """Connections in `state` at a sample; "total" for all of them."""
+    return sum(sample.connections.values()) if state == "total" else sample.connections.get(state, 0)
+
+
 def connection_table(samples: list[Sample]) -> None:
     states = sorted({state for s in samples for state in s.connections})
     warm = [s for s in samples if s.at <= WARM_UP_S]
     print("\nconnections to PostgreSQL by state (max in warm-up, max, final)")
     for state in [*states, "total"]:
-
-        def count(s: Sample, state: str = state) -> int:
-            return sum(s.connections.values()) if state == "total" else s.connections.get(state, 0)
-
-        print(f"  {state:<22}{max(map(count, warm)):>4}{max(map(count, samples)):>4}{count(samples[-1]):>4}")
+        counts = [count(s, state) for s in samples]
+        print(f"  {state:<22}{max(count(s, state) for s in warm):>4}{max(counts):>4}{counts[-1]:>4}")
     seen = sum(1 for s in samples if s.connections.get(IDLE_IN_TRANSACTION))
     oldest = max(s.oldest_transaction_s for s in samples)
     print(f"  '{IDLE_IN_TRANSACTION}' seen in {seen} of {len(samples)} samples; the oldest transaction: {oldest:.3f} s")
@@ -233,7 +235,7 @@ def report(
         print(f"  BROKEN {rule}: {broken[rule]}" if rule in broken else f"  held   {rule}")
 
     pools = WORKERS * load_settings().db_pool_max
-    totals = [sum(s.connections.values()) for s in samples]
+    totals = [count(s, "total") for s in samples]
     warm_max = max(total for s, total in zip(samples, totals, strict=True) if s.at <= WARM_UP_S)
     drift = minutes[-1][3] / minutes[min(1, len(minutes) - 1)][3]
     errors = figures.failures(allowed=CONFLICT)
