@@ -10,6 +10,7 @@
   server's; it reports its own CPU time, because on 2 cores the driver competes too.
 - `rss_mib`, `children`, `connections`: the processes' memory and the database's
   connections, for the soak.
+- `oldest_transaction_s`: how long the oldest open transaction has been, a leak's sign.
 """
 
 from __future__ import annotations
@@ -288,3 +289,18 @@ async def connections(url: str) -> dict[str, int]:
     finally:
         await conn.close()
     return {row["state"]: row["n"] for row in rows}
+
+
+async def oldest_transaction_s(url: str) -> float:
+    """How long the oldest transaction open on the server's connections has been, in seconds (0 if none).
+
+    A connection leaked with its transaction open shows here as an age that only grows.
+    """
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(
+            "SELECT coalesce(extract(epoch FROM max(now() - xact_start)), 0)::float8 FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+    finally:
+        await conn.close()

