@@ -1,7 +1,9 @@
 """From a database snapshot to the solver's PlacementProblem, and the bed ids behind each class.
 
-Pure code: `queries.snapshot` reads the rows in one statement; this turns them into
-people, facilities, bed classes and sites as `solver.problem` defines them.
+Pure code, run in the solver's worker process (service/proposals/worker.py):
+`queries.snapshot` reads the rows in one statement, as JSON; this turns them into people,
+facilities, bed classes and sites as `solver.problem` defines them, and trims what saving
+the plan needs down to the plan's lines (`Booking`), the only part that goes back.
 
 - People: the waiting referrals in scope. A couple is two referrals naming each other
   (or one naming the other, who names no one). A couple with both partners waiting is
@@ -29,6 +31,7 @@ from solver.problem import (
     Gender,
     GenderPolicy,
     Kind,
+    Line,
     Parameters,
     Person,
     PlacementProblem,
@@ -100,15 +103,23 @@ class SiteRow(msgspec.Struct, kw_only=True):
 
 
 class Snapshot(msgspec.Struct, kw_only=True):
-    """Everything a proposal reads, as of one moment (one statement, one snapshot)."""
+    """Everything a problem is built from, as of one moment (one statement, one snapshot)."""
 
-    listed: list[ListedRow]
     people: list[PersonRow]
     placed: list[PlacedRow]
     declines: list[DeclineRow]
     classes: list[ClassRow]
     facilities: list[FacilityRow]
     sites: list[SiteRow]
+
+
+class Ask(msgspec.Struct, kw_only=True):
+    """What the solver's process builds the problem from."""
+
+    snapshot: bytes
+    """A `Snapshot` as JSON, as the database wrote it: decoding it is the process's work, not the API's."""
+    listed: list[UUID] | None
+    parameters: ProposalParameters
 
 
 @dataclass(frozen=True)
@@ -248,3 +259,31 @@ def build(snapshot: Snapshot, listed: list[UUID] | None, parameters: ProposalPar
     )
     beds = {f"c{i}": c.bed_ids for i, c in enumerate(classes)}
     return Built(problem=problem, beds=beds, facilities=facilities, apart={p: frozenset(o) for p, o in apart.items()})
+
+
+class Booking(msgspec.Struct, kw_only=True):
+    """What holding a plan's beds needs of its problem, for the plan's lines only."""
+
+    people: int
+    """People in the problem."""
+    partners: dict[str, str]
+    """Couple partner of each person with a line and a partner."""
+    beds: dict[str, list[UUID]]
+    """The lines' bed classes → their free beds, in the order lines take them."""
+    facilities: dict[str, FacilityRow]
+    """The lines' facilities."""
+    apart: dict[str, frozenset[str]]
+    """Everyone each person with a line must be kept apart from, in the problem or not, both ways."""
+
+
+def booking(built: Built, lines: list[Line]) -> Booking:
+    """Of the problem, what saving these lines needs: a few lines' worth, however big the problem."""
+    people = {line.person_id for line in lines}
+    partners = {p.id: p.partner_id for p in built.problem.people if p.id in people and p.partner_id is not None}
+    return Booking(
+        people=len(built.problem.people),
+        partners=partners,
+        beds={line.bed_class_id: built.beds[line.bed_class_id] for line in lines},
+        facilities={line.facility_id: built.facilities[line.facility_id] for line in lines},
+        apart={person: built.apart[person] for person in people},
+    )

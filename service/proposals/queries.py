@@ -34,7 +34,7 @@ from service.audit.record import record
 from service.auth import Caller
 from service.pagination import decode_cursor, encode_cursor
 from service.problems import ProblemError
-from service.proposals.problem import Built, Snapshot
+from service.proposals.problem import Booking, ListedRow
 from solver.problem import Line, PlacementPlan
 
 _SNAPSHOT = """
@@ -81,9 +81,9 @@ placed AS (
         LIMIT 1
     ) bed
 )
-SELECT json_build_object(
-    'listed', (SELECT coalesce(json_agg(json_build_object('id', id, 'status', status)), '[]')
-               FROM referrals WHERE id = ANY($4::uuid[])),
+SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'status', status)), '[]')
+        FROM referrals WHERE id = ANY($4::uuid[]))::text AS listed,
+       convert_to(json_build_object(
     'people', (SELECT coalesce(json_agg(p ORDER BY p.id), '[]') FROM (
         SELECT id, gender, accessible, dogs, medical_level, acceptable_kinds, consents_out_of_region,
                excluded_facility_ids, keep_apart_ids, couple_partner_id, care_anchor_lat, care_anchor_lon,
@@ -99,7 +99,7 @@ SELECT json_build_object(
                    FROM open_facilities f WHERE f.id IN (SELECT facility_id FROM classes)),
     'sites', (SELECT coalesce(json_agg(s ORDER BY s.name), '[]') FROM (
         SELECT name, lat, lon FROM consumption_sites WHERE active @> $1::timestamptz) s)
-)::text
+)::text, 'UTF8') AS snapshot
 """
 
 
@@ -110,14 +110,17 @@ async def snapshot(
     timezone: str,
     listed: list[UUID] | None,
     include_declined: bool,
-) -> Snapshot:
-    """Everything a problem needs, read in one statement, so from one consistent snapshot.
+) -> tuple[list[ListedRow], bytes]:
+    """The listed referrals' statuses, and everything a problem needs as `Snapshot` JSON, read in
+    one statement, so from one consistent snapshot.
 
     A bed is free when its facility is open on `at`'s local day, no out-of-service period
     overlaps the hold, and no hold or stay covers any time from `at` on (as `lock_bed` checks).
+    The snapshot stays UTF-8 bytes, neither decoded nor copied here: the solver's process
+    decodes it (megabytes at France scale).
     """
-    found = await conn.fetchval(_SNAPSHOT, at, hold_minutes, timezone, listed, include_declined)
-    return msgspec.json.decode(found, type=Snapshot)
+    row = await conn.fetchrow(_SNAPSHOT, at, hold_minutes, timezone, listed, include_declined)
+    return msgspec.json.decode(row["listed"], type=list[ListedRow]), row["snapshot"]
 
 
 # Saving a plan --------------------------------------------------------------------
@@ -142,13 +145,13 @@ class Now:
     """Keep-apart others with a bed now → its facility."""
 
 
-def assign(lines: list[Line], built: Built, now: Now) -> Assignment:
+def assign(lines: list[Line], booking: Booking, now: Now) -> Assignment:
     """Give each line, in order, the first free bed of its class; drop a couple together.
 
     A line is dropped when its referral stopped waiting, when no bed of its class is
     free any more, or when someone to keep apart from got a bed in its facility meanwhile.
     """
-    partner = {p.id: p.partner_id for p in built.problem.people if p.partner_id is not None}
+    partner = booking.partners
     forced: dict[str, LineReason] = {}
     while True:
         beds: dict[str, UUID] = {}
@@ -162,10 +165,10 @@ def assign(lines: list[Line], built: Built, now: Now) -> Assignment:
             if person not in now.waiting:
                 dropped[person] = LineReason.REFERRAL_NOT_WAITING
                 continue
-            if any(line.facility_id in now.booked.get(other, ()) for other in built.apart[person]):
+            if any(line.facility_id in now.booked.get(other, ()) for other in booking.apart[person]):
                 dropped[person] = LineReason.KEEP_APART
                 continue
-            candidates, i = built.beds[line.bed_class_id], position.get(line.bed_class_id, 0)
+            candidates, i = booking.beds[line.bed_class_id], position.get(line.bed_class_id, 0)
             while i < len(candidates) and candidates[i] not in now.free:
                 i += 1
             if i == len(candidates):
@@ -202,7 +205,7 @@ WHERE b.id = ANY($1::uuid[])
 
 
 async def lock_and_check(
-    conn: asyncpg.Connection, lines: list[Line], built: Built, start: datetime, expiry: datetime, timezone: str
+    conn: asyncpg.Connection, lines: list[Line], booking: Booking, start: datetime, expiry: datetime, timezone: str
 ) -> Now:
     """Lock the lines' referrals and their keep-apart others, then the candidate beds; read what holds now.
 
@@ -211,12 +214,12 @@ async def lock_and_check(
     they waited for committed.
     """
     people = {line.person_id for line in lines}
-    others = {other for person in people for other in built.apart[person]}
+    others = {other for person in people for other in booking.apart[person]}
     locked = await conn.fetch(
         "SELECT id, status FROM referrals WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
         sorted(UUID(r) for r in people | others),
     )
-    candidates = sorted({bed for line in lines for bed in built.beds[line.bed_class_id]})
+    candidates = sorted({bed for line in lines for bed in booking.beds[line.bed_class_id]})
     await conn.execute("SELECT FROM beds WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", candidates)
     booked: dict[str, set[str]] = {}
     for r in await conn.fetch(_BOOKED, [UUID(o) for o in others], start):
@@ -264,7 +267,7 @@ async def save_plan(
     caller: Caller,
     timezone: str,
     request: NewProposal,
-    built: Built,
+    booking: Booking,
     plan: PlacementPlan,
     start: datetime,
 ) -> UUID:
@@ -272,7 +275,7 @@ async def save_plan(
     expiry = start + timedelta(minutes=request.hold_minutes)
     lines = sorted(plan.lines, key=lambda line: (-line.scores.priority, line.person_id))
     async with conn.transaction():
-        assignment = assign(lines, built, await lock_and_check(conn, lines, built, start, expiry, timezone))
+        assignment = assign(lines, booking, await lock_and_check(conn, lines, booking, start, expiry, timezone))
 
         proposal_id = await conn.fetchval(
             """
@@ -288,7 +291,7 @@ async def save_plan(
             request.hold_minutes,
             request.include_declined,
             request.referrals_listed,
-            len(built.problem.people),
+            booking.people,
             msgspec.json.encode(request.parameters).decode(),
             msgspec.json.encode(plan.statistics).decode(),
         )
@@ -311,7 +314,7 @@ async def save_plan(
             "WHERE id = ANY($1::uuid[])",
             held,
         )
-        await _insert_lines(conn, proposal_id, lines, assignment, hold_of, built, start)
+        await _insert_lines(conn, proposal_id, lines, assignment, hold_of, booking, start)
         await _insert_unplaced(conn, proposal_id, plan)
 
         facts = {"proposal_id": str(proposal_id)}
@@ -323,7 +326,7 @@ async def save_plan(
             [proposal_id],
             [
                 {
-                    "people": len(built.problem.people),
+                    "people": booking.people,
                     "lines": len(lines),
                     "held": len(holds),
                     "dropped": len(assignment.dropped),
@@ -383,12 +386,12 @@ async def _insert_lines(
     lines: list[Line],
     assignment: Assignment,
     hold_of: dict[str, UUID],
-    built: Built,
+    booking: Booking,
     start: datetime,
 ) -> None:
     columns: list[list[Any]] = [[] for _ in range(15)]
     for position, line in enumerate(lines):
-        facility = built.facilities[line.facility_id]
+        facility = booking.facilities[line.facility_id]
         person = line.person_id
         reason = assignment.dropped.get(person)
         values = (

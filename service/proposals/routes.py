@@ -26,7 +26,7 @@ from service.db.pool import Conn
 from service.http import CursorParam, IdempotencyKeyHeader, LimitParam, PathId
 from service.placements.queries import cancel_hold, confirm_hold, expire_holds
 from service.problems import ProblemError, problem_responses
-from service.proposals.problem import Snapshot, build
+from service.proposals.problem import Ask, ListedRow
 from service.proposals.queries import (
     NewProposal,
     get_line,
@@ -49,9 +49,9 @@ HOLD_CANCEL_REASON = {
 }
 
 
-def _check_listed(found: Snapshot, listed: list[UUID]) -> None:
+def _check_listed(found: list[ListedRow], listed: list[UUID]) -> None:
     """422 naming unknown referrals; 409 naming those not waiting (with their status)."""
-    status = {r.id: r.status for r in found.listed}
+    status = {r.id: r.status for r in found}
     unknown = [str(i) for i in listed if i not in status]
     if unknown:
         raise ProblemError(
@@ -92,11 +92,11 @@ class ProposalController(Controller):
         timezone = request.app.state.settings.timezone
         await expire_holds(conn)
         at = datetime.now(UTC)
-        found = await snapshot(conn, at, data.hold_minutes, timezone, data.referral_ids, data.include_declined)
+        found, problem = await snapshot(conn, at, data.hold_minutes, timezone, data.referral_ids, data.include_declined)
         if data.referral_ids is not None:
             _check_listed(found, data.referral_ids)
-        built = build(found, data.referral_ids, data.parameters)
-        plan = await run_solver(request.app.state.solver_pool, built.problem)
+        ask = Ask(snapshot=problem, listed=data.referral_ids, parameters=data.parameters)
+        plan, booking = await run_solver(request.app.state.solver_pool, ask)
         new = NewProposal(
             at=at,
             hold_minutes=data.hold_minutes,
@@ -105,7 +105,7 @@ class ProposalController(Controller):
             parameters=data.parameters,
         )
         try:
-            proposal_id = await save_plan(conn, caller, timezone, new, built, plan, datetime.now(UTC))
+            proposal_id = await save_plan(conn, caller, timezone, new, booking, plan, datetime.now(UTC))
         except asyncpg.DeadlockDetectedError:
             raise ProblemError(
                 503, "Busy", detail="Concurrent bookings got in the way; try again.", headers={"Retry-After": "1"}

@@ -5,10 +5,11 @@ a fork server (the server has threads, so plain fork is unsafe): a fresh process
 imports the solver once, from which each worker forks. The workers are started before
 the app serves, so a proposal never waits for one.
 
-A problem goes to a worker as msgpack bytes and the plan comes back the same way. A
-request waits at most the solver's own time limit plus a margin (queueing behind
-another proposal included), then answers 503 with Retry-After; a pool broken by a dead
-worker is replaced.
+What a problem is built from (the snapshot, as JSON) goes to a worker as msgpack bytes,
+and the plan comes back the same way with what saving it needs (service/proposals/worker.py).
+A request waits at most the solver's own time limit plus a margin (queueing behind another
+proposal included), then answers 503 with Retry-After; a pool broken by a dead worker is
+replaced.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from litestar import Litestar
 
 from service.problems import ProblemError
 from service.proposals import worker
+from service.proposals.problem import Ask, Booking
 from service.settings import Settings
-from solver.problem import PlacementPlan, PlacementProblem
+from solver.problem import PlacementPlan
 
 log = structlog.get_logger("abri.solver")
 # Beyond the solver's own time limit: the exact flow, the explanations, a short queue.
 MARGIN_S = 5.0
-_plan_decoder = msgspec.msgpack.Decoder(PlacementPlan)
+_solved_decoder = msgspec.msgpack.Decoder(tuple[PlacementPlan, Booking])
 
 
 class SolverPool:
@@ -88,17 +90,17 @@ def solver_pool(settings: Settings):
     return lifespan
 
 
-async def run_solver(pool: SolverPool, problem: PlacementProblem) -> PlacementPlan:
-    """Solve in a worker; 503 with Retry-After when it takes too long or the pool broke."""
-    limit = problem.parameters.time_limit_s + MARGIN_S
+async def run_solver(pool: SolverPool, ask: Ask) -> tuple[PlacementPlan, Booking]:
+    """Build and solve in a worker; 503 with Retry-After when it takes too long or the pool broke."""
+    limit = ask.parameters.time_limit_s + MARGIN_S
     retry = {"Retry-After": str(math.ceil(limit))}
     loop, executor = asyncio.get_running_loop(), pool.executor
     try:
         packed = await asyncio.wait_for(
-            loop.run_in_executor(executor, worker.solve_packed, msgspec.msgpack.encode(problem)), limit
+            loop.run_in_executor(executor, worker.solve_packed, msgspec.msgpack.encode(ask)), limit
         )
     except TimeoutError:
-        log.warning("solver_timeout", seconds=limit, people=len(problem.people))
+        log.warning("solver_timeout", seconds=limit, listed=ask.listed and len(ask.listed))
         raise ProblemError(
             503, "Solver busy", detail=f"No plan within {limit:g} s; try again later.", headers=retry
         ) from None
@@ -109,4 +111,4 @@ async def run_solver(pool: SolverPool, problem: PlacementProblem) -> PlacementPl
         raise ProblemError(
             503, "Solver restarting", detail="A solver process died; try again.", headers=retry
         ) from None
-    return _plan_decoder.decode(packed)
+    return _solved_decoder.decode(packed)

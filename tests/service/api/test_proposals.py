@@ -32,18 +32,22 @@ from contracts.proposals import (
 from service.demo.load import load_demo
 from service.placements.fit import needs_and_bed
 from service.problems import ProblemError
+from service.proposals import worker
 from service.proposals.problem import (
+    Ask,
+    Booking,
     FacilityRow,
     PersonRow,
     PlacedRow,
     Snapshot,
+    booking,
     build,
     solver_parameters,
 )
 from service.proposals.queries import Now, assign
 from service.proposals.solving import SolverPool, run_solver
 from service.referrals.purge import purge
-from solver.problem import Kind, Line, Parameters, PlacementProblem
+from solver.problem import Kind, Line, Parameters, PlacementPlan
 from solver.rules import broken_by_type
 from tests.process import TEST_REFERENCE_KEY, Server
 
@@ -490,14 +494,21 @@ def test_contract_parameters_mirror_the_solvers():
     assert ProposalCreate().referral_ids is None
 
 
+def ask(snapshot: Snapshot, time_limit_s: float = 5.0) -> Ask:
+    return Ask(
+        snapshot=msgspec.json.encode(snapshot),
+        listed=None,
+        parameters=ProposalParameters(time_limit_s=time_limit_s),
+    )
+
+
 async def test_a_busy_solver_answers_503_with_retry_after(monkeypatch):
     monkeypatch.setattr("service.proposals.solving.MARGIN_S", 0.5)
     pool = SolverPool(1)
     try:
         pool.executor.submit(time.sleep, 3)  # the only worker is busy
-        problem = PlacementProblem(people=[], facilities=[], bed_classes=[], sites=[])
         with pytest.raises(ProblemError) as raised:
-            await run_solver(pool, msgspec.structs.replace(problem, parameters=Parameters(time_limit_s=0.1)))
+            await run_solver(pool, ask(snapshot([]), time_limit_s=0.1))
         assert raised.value.status == 503 and raised.value.headers == {"Retry-After": "1"}
     finally:
         pool.close()
@@ -509,11 +520,12 @@ async def test_a_dead_worker_is_replaced():
         await asyncio.to_thread(pool.start)
         with pytest.raises(BrokenProcessPool):
             await asyncio.wrap_future(pool.executor.submit(os._exit, 1))
-        problem = PlacementProblem(people=[], facilities=[], bed_classes=[], sites=[])
+        nobody = ask(snapshot([]))
         with pytest.raises(ProblemError) as raised:
-            await run_solver(pool, problem)
+            await run_solver(pool, nobody)
         assert raised.value.status == 503 and "Retry-After" in raised.value.headers
-        assert (await run_solver(pool, problem)).statistics.people == 0, "the next proposal finds a new worker"
+        plan, _ = await run_solver(pool, nobody)
+        assert plan.statistics.people == 0, "the next proposal finds a new worker"
     finally:
         pool.close()
 
@@ -542,14 +554,13 @@ def person(id_: str, **changes) -> PersonRow:
     return msgspec.convert(base | changes, PersonRow)
 
 
-def snapshot(people, placed=(), declines=(), listed=()) -> Snapshot:
+def snapshot(people, placed=(), declines=()) -> Snapshot:
     f = FacilityRow(id="F", name="Hôtel F", kind=Kind.ASSORE_HOTEL, lat=48.8, lon=2.25)
     beds = [uuid.UUID(int=i) for i in (3, 1, 2)]
     bed = {"facility_id": "F", "gender_policy": "any", "accessible": False, "couple_room": False}
     bed |= {"dogs_allowed": False, "medical_level": 0, "nightly_cost_cents": 3000, "bed_ids": beds}
     return msgspec.convert(
         {
-            "listed": list(listed),
             "people": list(people),
             "placed": list(placed),
             "declines": list(declines),
@@ -594,6 +605,22 @@ def test_couples_keep_apart_and_declines_shape_the_problem():
     assert listed.problem.people == []
 
 
+def test_the_worker_builds_the_problem_and_sends_back_only_what_saving_needs():
+    """The snapshot is decoded and built in the solver's process, not on the API's event loop;
+    of the problem, only the plan's bed classes, facilities and people come back."""
+    found = snapshot([person("c"), person("d"), person("e", acceptable_kinds=["rest_space"])])
+    unit = FacilityRow(id="G", name="Unité G", kind=Kind.SPECIALISED_UNIT, lat=48.7, lon=2.2)
+    unused = msgspec.structs.replace(found.classes[0], facility_id="G", bed_ids=[uuid.UUID(int=9)])
+    found = msgspec.structs.replace(found, classes=[*found.classes, unused], facilities=[*found.facilities, unit])
+    packed = worker.solve_packed(msgspec.msgpack.encode(ask(found)))
+    plan, kept = msgspec.msgpack.decode(packed, type=tuple[PlacementPlan, Booking])
+    assert sorted(line.person_id for line in plan.lines) == ["c", "d"]
+    assert [u.person_id for u in plan.unplaced] == ["e"]
+    assert kept.people == 3 and kept.partners == {}
+    assert kept.beds == {"c0": [uuid.UUID(int=i) for i in (3, 1, 2)]} and list(kept.facilities) == ["F"]
+    assert kept.apart == {"c": set(), "d": set()}
+
+
 def test_listing_one_partner_brings_the_other():
     a, b = str(uuid.UUID(int=10)), str(uuid.UUID(int=11))
     people = [person(a, couple_partner_id=b), person(b, couple_partner_id=a), person(str(uuid.UUID(int=12)))]
@@ -611,11 +638,11 @@ def test_assign_takes_the_next_free_bed_and_drops_couples_together():
     one, two, three = (uuid.UUID(int=i) for i in (1, 2, 3))
     # Bed 3 (first of the class) was taken meanwhile: c gets 1, a gets 2, b finds none, so a
     # is dropped with b, and d takes 2.
-    result = assign(lines, built, Now(waiting={"a", "b", "c", "d"}, free={one, two}, booked={}))
+    result = assign(lines, booking(built, lines), Now(waiting={"a", "b", "c", "d"}, free={one, two}, booked={}))
     assert result.beds == {"c": one, "d": two}
     assert result.dropped == {"b": "bed_taken", "a": "partner_dropped"}
-    gone = assign(lines, built, Now(waiting={"a", "b", "d"}, free={one, two, three}, booked={}))
+    gone = assign(lines, booking(built, lines), Now(waiting={"a", "b", "d"}, free={one, two, three}, booked={}))
     assert gone.dropped == {"c": "referral_not_waiting"} and gone.beds == {"a": three, "b": one, "d": two}
     kept_apart = build(snapshot([person("c", keep_apart_ids=["z"])]), None, ProposalParameters())
-    apart = assign(lines[:1], kept_apart, Now(waiting={"c"}, free={one}, booked={"z": {"F"}}))
+    apart = assign(lines[:1], booking(kept_apart, lines[:1]), Now(waiting={"c"}, free={one}, booked={"z": {"F"}}))
     assert apart.dropped == {"c": "keep_apart"}
