@@ -39,6 +39,8 @@ import uvloop
 from bench.reports import abri
 from contracts.availability import PersonGender
 from contracts.common import FacilityKind
+from service.db.invariants import violations
+from service.problems import PROBLEM_JSON
 from tests.process import Server
 
 KINDS = [FacilityKind.ASSORE_HOTEL, FacilityKind.SPECIALISED_UNIT, None]
@@ -190,6 +192,12 @@ class Answer:
     def json(self) -> Any:
         return msgspec.json.decode(self.body)
 
+    @property
+    def retryable_problem(self) -> bool:
+        """problem+json with a Retry-After of at least a second, as a 429 or 503 must be."""
+        retry = self.headers.get("retry-after", "")
+        return self.headers.get("content-type", "").startswith(PROBLEM_JSON) and retry.isdigit() and int(retry) >= 1
+
 
 class Http:
     """A keyed aiohttp session answering `Answer`s, the body read.
@@ -302,5 +310,14 @@ async def oldest_transaction_s(url: str) -> float:
             "SELECT coalesce(extract(epoch FROM max(now() - xact_start)), 0)::float8 FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )
+    finally:
+        await conn.close()
+
+
+async def broken_invariants(url: str) -> dict[str, list[str]]:
+    """service/db/invariants.py's rules that the database breaks, with their examples."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await violations(conn)
     finally:
         await conn.close()

@@ -44,7 +44,6 @@ from collections import Counter, defaultdict  # noqa: E402
 from collections.abc import Awaitable, Callable, Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
-from typing import Any  # noqa: E402
 
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
@@ -56,6 +55,7 @@ from bench.harness import (  # noqa: E402
     Http,
     Recorder,
     availability_params,
+    broken_invariants,
     children,
     history,
     in_load_process,
@@ -65,8 +65,7 @@ from bench.harness import (  # noqa: E402
 from contracts.common import Role  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service.db.embedded import DATABASE  # noqa: E402
-from service.db.invariants import INVARIANTS, violations  # noqa: E402
-from service.problems import PROBLEM_JSON  # noqa: E402
+from service.db.invariants import INVARIANTS  # noqa: E402
 from tests.process import Server  # noqa: E402
 
 with warnings.catch_warnings():  # as in service/db/embedded.py: platformdirs warns without XDG_RUNTIME_DIR
@@ -93,35 +92,6 @@ STORED = {
 }
 
 
-@dataclass(frozen=True)
-class Reply(Answer):
-    """An answer with its headers, to tell a proper 503 from a bare one."""
-
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def retryable_problem(self) -> bool:
-        """problem+json with a Retry-After of at least a second, as the issue asks of a 503."""
-        retry = self.headers.get("retry-after", "")
-        return self.headers.get("content-type", "").startswith(PROBLEM_JSON) and retry.isdigit() and int(retry) >= 1
-
-
-class HeadedHttp(Http):
-    """`Http` answering `Reply`s."""
-
-    async def get(self, path: str, params: dict[str, str] | None = None) -> Reply:
-        async with self.session.get(path, params=params) as response:
-            return await reply(response)
-
-    async def post(self, path: str, json: Any = None) -> Reply:
-        async with self.session.post(path, json=json) as response:
-            return await reply(response)
-
-
-async def reply(response: aiohttp.ClientResponse) -> Reply:
-    return Reply(response.status, await response.read(), {k.lower(): v for k, v in response.headers.items()})
-
-
 @dataclass
 class OutageFigures(Figures):
     acknowledged: dict[str, list[str]] = field(default_factory=dict)
@@ -135,7 +105,7 @@ class OutageRecorder(Recorder):
     acknowledged: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     bare_503s: list[tuple[float, str]] = field(default_factory=list)
 
-    async def answer(self, route: str, scheduled: float, send: Callable[[], Awaitable[Reply]]) -> Reply | None:
+    async def answer(self, route: str, scheduled: float, send: Callable[[], Awaitable[Answer]]) -> Answer | None:
         reply = await self.time(route, scheduled, send)
         if reply is not None and reply.status == 503 and not reply.retryable_problem:
             self.bare_503s.append((scheduled - self.started, route))
@@ -148,7 +118,7 @@ class OutageRecorder(Recorder):
 async def drive(base: str, key: str, start: float, rate: float, seconds: float) -> OutageRecorder:
     """From `start` (perf_counter, shared by every process here): searches at `rate`, writes at 10/s."""
     recorder, rng = OutageRecorder(started=start), random.Random(7)
-    async with HeadedHttp(base, key) as http:
+    async with Http(base, key) as http:
 
         async def search(scheduled: float) -> None:
             params = availability_params(rng)
@@ -374,14 +344,6 @@ async def acknowledged_present(url: str, acknowledged: dict[str, list[str]]) -> 
     conn = await asyncpg.connect(url)
     try:
         return {what: (await conn.fetchval(STORED[what], ids), len(ids)) for what, ids in acknowledged.items()}
-    finally:
-        await conn.close()
-
-
-async def broken_invariants(url: str) -> dict[str, list[str]]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await violations(conn)
     finally:
         await conn.close()
 

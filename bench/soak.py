@@ -38,10 +38,9 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
-import asyncpg  # noqa: E402
-
 from bench.harness import (  # noqa: E402
     Figures,
+    broken_invariants,
     children,
     command,
     connections,
@@ -55,7 +54,7 @@ from bench.harness import (  # noqa: E402
 )
 from bench.load import drive  # noqa: E402
 from service.db.embedded import embedded_server  # noqa: E402
-from service.db.invariants import INVARIANTS, violations  # noqa: E402
+from service.db.invariants import INVARIANTS  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 
 WORKERS = 2
@@ -186,14 +185,6 @@ def minute_table(figures: Figures, samples: list[Sample]) -> list[tuple[float, i
             f"{sum(last.rss.values()):>10.0f}{sum(last.connections.values()):>7}"
         )
     return minutes
-
-
-async def broken_invariants(url: str) -> dict[str, list[str]]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await violations(conn)
-    finally:
-        await conn.close()
 
 
 def main() -> None:
