@@ -175,6 +175,9 @@ def france(people: int, data_dir: Path | None) -> Iterator[Path]:
             else:
                 make(data_dir, people)
             shutil.copytree(data_dir, served_dir, symlinks=True)
+            owner = (data_dir / "pgdata").stat()  # PostgreSQL runs as its own user, not as us
+            for path in [served_dir, *served_dir.rglob("*")]:
+                os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
         yield served_dir
 
 
