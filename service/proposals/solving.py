@@ -3,7 +3,8 @@
 The pool is made in the app's lifespan with `ABRI_SOLVER_WORKERS` processes, started by
 a fork server (the server has threads, so plain fork is unsafe): a fresh process that
 imports the solver once, from which each worker forks. The workers are started before
-the app serves, so a proposal never waits for one.
+the app serves, so a proposal never waits for one. Each worker runs at the lowest CPU
+priority, in a session of its own, and dies with the fork server (`worker.start_worker`).
 
 What a problem is built from (the snapshot, as JSON) goes to a worker as msgpack bytes,
 and the plan comes back the same way with what saving it needs (service/proposals/worker.py).
@@ -52,7 +53,9 @@ class SolverPool:
         return context
 
     def _new(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context())
+        return ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=self._context(), initializer=worker.start_worker
+        )
 
     def start(self) -> None:
         """Start every worker now, and wait until they run (blocking: call it in a thread).

@@ -8,6 +8,12 @@ of that worker meanwhile.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
+from contextlib import suppress
+
 import msgspec
 
 from service.proposals.problem import Ask, Snapshot, booking, build
@@ -16,6 +22,28 @@ from solver import solve
 _decoder = msgspec.msgpack.Decoder(Ask)
 _snapshot_decoder = msgspec.json.Decoder(Snapshot)
 _encoder = msgspec.msgpack.Encoder()
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def start_worker() -> None:
+    """Run once in each new worker: give way to the API and PostgreSQL, and die with the pool.
+
+    A France-scale solve is tens of seconds of CPU; searches are milliseconds and must stay
+    so meanwhile (bench/solver_isolation.py). Niceness alone would not do: the kernel shares
+    the CPU between sessions first (autogroups), so the worker gets a session of its own at
+    the lowest weight, and the idle policy within it. Its parent is the fork server, which
+    exits when the API worker dies, even by SIGKILL; the death signal ends the worker then
+    instead of leaving it solving for nobody. Linux only; elsewhere the worker runs as is.
+    """
+    if sys.platform != "linux":
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the fork server died before the signal was asked for
+        os._exit(1)
+    os.setsid()
+    with suppress(OSError), open("/proc/self/autogroup", "w") as autogroup:  # absent without autogroups
+        autogroup.write("19")
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def solve_packed(packed: bytes) -> bytes:

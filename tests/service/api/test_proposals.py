@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
+import sys
 import time
 import uuid
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -646,3 +649,31 @@ def test_assign_takes_the_next_free_bed_and_drops_couples_together():
     kept_apart = build(snapshot([person("c", keep_apart_ids=["z"])]), None, ProposalParameters())
     apart = assign(lines[:1], booking(kept_apart, lines[:1]), Now(waiting={"c"}, free={one}, booked={"z": {"F"}}))
     assert apart.dropped == {"c": "keep_apart"}
+
+
+def _parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="priorities and the death signal are Linux's")
+async def test_a_solver_worker_gives_way_and_dies_with_its_fork_server():
+    pool = SolverPool(1)
+    try:
+        await asyncio.to_thread(pool.start)
+        (pid,) = pool.executor._processes
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE, "searches come before a solve"
+        assert os.getsid(pid) == pid, "a session of its own: its own autogroup, at the lowest weight"
+        os.kill(_parent_pid(pid), signal.SIGKILL)  # the fork server, as when the API worker is killed
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not _alive(pid), "no solver process outlives its pool"
+    finally:
+        pool.close()
