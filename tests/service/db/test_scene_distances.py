@@ -37,14 +37,17 @@ async def add_facilities(conn, organisation, rng: random.Random, count: int) -> 
 
 async def add_site(conn, name: str, lat: float, lon: float, start: float, end: float | None) -> None:
     await conn.execute(
-        "INSERT INTO consumption_sites (name, lat, lon, intensity, active_from, active_until) VALUES ($1, $2, $3, 3, $4, $5)",
+        "INSERT INTO consumption_sites (name, lat, lon, intensity, active_from, active_until)"
+        " VALUES ($1, $2, $3, 3, $4, $5)",
         name, lat, lon, day(start), None if end is None else day(end),
     )  # fmt: skip
 
 
 async def moments(conn) -> list[datetime]:
     """Every site's bounds, a second either side of each, and moments far before and after."""
-    bounds = await conn.fetch("SELECT active_from AS at FROM consumption_sites UNION SELECT active_until FROM consumption_sites")
+    bounds = await conn.fetch(
+        "SELECT active_from AS at FROM consumption_sites UNION SELECT active_until FROM consumption_sites"
+    )
     exact = [r["at"] for r in bounds if r["at"] is not None]
     near = [at + timedelta(seconds=s) for at in exact for s in (-1, 1)]
     return [*exact, *near, day(-10_000), day(10_000)]
@@ -108,12 +111,15 @@ async def test_site_changes_in_concurrent_transactions_both_land(conn, database_
     await add_facilities(conn, organisation, random.Random(11), 5)
     first, second = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
     try:
+
         async def add_in_transaction(c, name, start):
             async with c.transaction():
                 await add_site(c, name, 48.88, 2.37, start, None)
                 await asyncio.sleep(0.2)  # hold the transaction open while the other one starts
 
-        await asyncio.gather(add_in_transaction(first, "Concurrent A", 100), add_in_transaction(second, "Concurrent B", 200))
+        await asyncio.gather(
+            add_in_transaction(first, "Concurrent A", 100), add_in_transaction(second, "Concurrent B", 200)
+        )
     finally:
         await first.close()
         await second.close()
