@@ -110,8 +110,8 @@ class _Where:
 
 
 def _facility_conditions(where: _Where, f: AvailabilityFilter) -> None:
-    if f.kind is not None:
-        where.add("f.kind = {}", f.kind.value)
+    if f.kind is not None:  # on the kept copy, whose index walks one kind farthest first
+        where.add("nearest.kind = {}", f.kind.value)
     if f.organisation_id is not None:
         where.add("f.organisation_id = {}", f.organisation_id)
     for column in ("arrondissement", "commune", "department", "region"):

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from contextlib import suppress
+from multiprocessing import forkserver
 
 import msgspec
 
@@ -26,15 +27,21 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def start_worker() -> None:
-    """Run once in each new worker: give way to the API and PostgreSQL, and die with the pool.
+    """Run once in each new worker: give way to the API and PostgreSQL, and end with the pool.
 
-    A France-scale solve is tens of seconds of CPU; searches are milliseconds and must stay
-    so meanwhile (bench/solver_isolation.py). Niceness alone would not do: the kernel shares
+    A France-scale solve is seconds of CPU; searches are milliseconds and must stay so
+    meanwhile (bench/solver_isolation.py). Niceness alone would not do: the kernel shares
     the CPU between sessions first (autogroups), so the worker gets a session of its own at
-    the lowest weight, and the idle policy within it. Its parent is the fork server, which
-    exits when the API worker dies, even by SIGKILL; the death signal ends the worker then
-    instead of leaving it solving for nobody. Linux only; elsewhere the worker runs as is.
+    the lowest weight, and the idle policy within it.
+
+    A worker waits for work on pipes that the workers themselves keep open, and each also
+    holds the fork server's "parent alive" pipe, so when the API process died (SIGKILL, a
+    crash) neither the workers nor the fork server ever noticed: they stayed, orphans, for
+    good. The worker lets go of that pipe (it starts no process), so the fork server exits
+    when the API process does, and the death signal then ends the worker. Linux only;
+    elsewhere the worker runs as is.
     """
+    _release_fork_server()
     if sys.platform != "linux":
         return
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -44,6 +51,15 @@ def start_worker() -> None:
     with suppress(OSError), open("/proc/self/autogroup", "w") as autogroup:  # absent without autogroups
         autogroup.write("19")
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def _release_fork_server() -> None:
+    """Close this process's copy of the fork server's "parent alive" pipe (CPython 3.4+ keeps it here)."""
+    server = getattr(forkserver, "_forkserver", None)
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if alive is not None:
+        os.close(alive)
+        server._forkserver_alive_fd = None
 
 
 def solve_packed(packed: bytes) -> bytes:

@@ -1,7 +1,7 @@
 -- How far each facility is from the nearest active consumption site, worked out when a
 -- site or a facility changes instead of in every availability search. At France scale
 -- (4,906 open facilities, 10 active sites) the search spent 36 of its 43 ms on these
--- distances (bench/solver_isolation.py); reading them costs a few ms.
+-- distances (bench/solver_isolation.py); walking them in order costs a few ms.
 --
 -- The set of active sites changes only at a site's active_from or active_until: those
 -- moments cut time into scene periods, in each of which the same sites are active, and
@@ -17,6 +17,7 @@ CREATE TABLE scene_periods (
 CREATE TABLE facility_scene_distances (
     period_id        integer NOT NULL REFERENCES scene_periods ON DELETE CASCADE,
     facility_id      uuid NOT NULL REFERENCES facilities ON DELETE CASCADE,
+    kind             text NOT NULL,  -- the facility's, kept with it: most searches ask for one kind
     km               double precision,
     nearest_site_id  uuid REFERENCES consumption_sites ON DELETE CASCADE,
     distance_sort    double precision NOT NULL GENERATED ALWAYS AS (coalesce(km, 'Infinity')) STORED,
@@ -25,14 +26,16 @@ CREATE TABLE facility_scene_distances (
 -- The search walks a period's facilities farthest first and stops when its page is full.
 CREATE INDEX facility_scene_distances_farthest_first
     ON facility_scene_distances (period_id, distance_sort DESC, facility_id DESC);
+CREATE INDEX facility_scene_distances_farthest_first_by_kind
+    ON facility_scene_distances (period_id, kind, distance_sort DESC, facility_id DESC);
 CREATE INDEX ON facility_scene_distances (facility_id);
 CREATE INDEX ON facility_scene_distances (nearest_site_id);
 
 -- The facilities in `changed` get their distance for every period.
 CREATE FUNCTION add_scene_distances(changed uuid[]) RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO facility_scene_distances (period_id, facility_id, km, nearest_site_id)
-    SELECT p.id, f.id, nearest.km, nearest.id
+    INSERT INTO facility_scene_distances (period_id, facility_id, kind, km, nearest_site_id)
+    SELECT p.id, f.id, f.kind, nearest.km, nearest.id
     FROM scene_periods p
     CROSS JOIN facilities f
     LEFT JOIN LATERAL (

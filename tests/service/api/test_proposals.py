@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -662,18 +662,33 @@ def _alive(pid: int) -> bool:
         return False
 
 
+# A process with a solver pool, standing in for an API worker: prints its worker's pid.
+POOL_OWNER = """
+import sys
+from service.proposals.solving import SolverPool
+pool = SolverPool(1)
+pool.start()
+print(*pool.executor._processes, flush=True)
+sys.stdin.read()
+"""
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="priorities and the death signal are Linux's")
-async def test_a_solver_worker_gives_way_and_dies_with_its_fork_server():
-    pool = SolverPool(1)
+async def test_a_solver_worker_gives_way_and_ends_when_the_api_process_is_killed():
+    root = Path(__file__).resolve().parents[3]
+    owner = subprocess.Popen(
+        [sys.executable, "-c", POOL_OWNER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=root
+    )
     try:
-        await asyncio.to_thread(pool.start)
-        (pid,) = pool.executor._processes
+        pid = int(owner.stdout.readline())
+        fork_server = _parent_pid(pid)
         assert os.sched_getscheduler(pid) == os.SCHED_IDLE, "searches come before a solve"
         assert os.getsid(pid) == pid, "a session of its own: its own autogroup, at the lowest weight"
-        os.kill(_parent_pid(pid), signal.SIGKILL)  # the fork server, as when the API worker is killed
-        deadline = time.monotonic() + 5
-        while _alive(pid) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert not _alive(pid), "no solver process outlives its pool"
     finally:
-        pool.close()
+        owner.kill()  # SIGKILL: no clean-up code runs in the owner
+        owner.wait()
+    deadline = time.monotonic() + 10
+    while (_alive(pid) or _alive(fork_server)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not _alive(fork_server), "the fork server ends with the process that started it"
+    assert not _alive(pid), "and no solver process outlives them"

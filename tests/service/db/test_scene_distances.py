@@ -55,19 +55,19 @@ async def moments(conn) -> list[datetime]:
 
 async def kept(conn, at: datetime) -> dict:
     rows = await conn.fetch(
-        """SELECT d.facility_id, d.km, d.nearest_site_id FROM facility_scene_distances d
+        """SELECT d.facility_id, d.km, d.nearest_site_id, d.kind FROM facility_scene_distances d
            JOIN scene_periods p ON p.id = d.period_id WHERE p.period @> $1::timestamptz""",
         at,
     )
-    return {r["facility_id"]: (r["km"], r["nearest_site_id"]) for r in rows}
+    return {r["facility_id"]: (r["km"], r["nearest_site_id"], r["kind"]) for r in rows}
 
 
 async def computed(conn, at: datetime) -> dict:
     sites = await conn.fetch("SELECT id, lat, lon FROM consumption_sites WHERE active @> $1::timestamptz", at)
     nearest = {}
-    for f in await conn.fetch("SELECT id, lat, lon FROM facilities"):
+    for f in await conn.fetch("SELECT id, lat, lon, kind FROM facilities"):
         by_km = sorted((km_between(f["lat"], f["lon"], s["lat"], s["lon"]), s["id"]) for s in sites)
-        nearest[f["id"]] = by_km[0] if by_km else (None, None)
+        nearest[f["id"]] = (*(by_km[0] if by_km else (None, None)), f["kind"])
     return nearest
 
 
@@ -75,8 +75,8 @@ async def assert_kept_as_computed(conn) -> None:
     for at in await moments(conn):
         have, want = await kept(conn, at), await computed(conn, at)
         assert have.keys() == want.keys(), f"one distance per facility at {at}"
-        for facility, (km, site) in want.items():
-            assert have[facility][1] == site, f"nearest site of {facility} at {at}"
+        for facility, (km, site, kind) in want.items():
+            assert have[facility][1:] == (site, kind), f"nearest site and kind of {facility} at {at}"
             expected = None if km is None else pytest.approx(km, rel=1e-9)
             assert have[facility][0] == expected, f"km of {facility} at {at}"
 
@@ -94,6 +94,7 @@ async def test_kept_distances_follow_every_change_to_sites_and_facilities(conn, 
 
     await add_facilities(conn, organisation, rng, 5)
     await conn.execute("UPDATE facilities SET lat = lat + 0.05 WHERE id IN (SELECT id FROM facilities LIMIT 4)")
+    await conn.execute("UPDATE facilities SET kind = 'rest_space' WHERE id IN (SELECT id FROM facilities LIMIT 2)")
     await conn.execute("UPDATE consumption_sites SET active_until = $1 WHERE name = 'Stalingrad'", day(30))
     await conn.execute("UPDATE consumption_sites SET lat = 48.85 WHERE name = 'La Chapelle'")
     await assert_kept_as_computed(conn)
