@@ -12,12 +12,15 @@ stays and out-of-service periods, and stops as soon as the page is full. At Fran
 computed and sorted every facility's distance, and ~600 ms for sorting every free bed
 (bench/availability.py). The nearest site's name is looked up for the returned rows only.
 
-Each bed's stays, holds and out-of-service periods are checked by an index probe of
-that bed (`per_bed`: OFFSET 0 keeps PostgreSQL from turning the checks into joins).
-As joins, they were at the mercy of the generic plan a prepared statement gets after
-five runs: it guesses how many stays cover `at` from a default selectivity (69 for the
-685 current stays of the demo's 5 simulated years) and chose a nested loop over all of
-them for each bed, 7.5 ms instead of 2.3 ms (bench/load.py, docs/architecture.md).
+Each bed's stays, holds and out-of-service periods are checked in place (`per_bed`), by
+one btree probe each for the latest period to start by `at` (migration 0011): a bed's
+periods never overlap, so no other can cover `at`. That is a quarter of a GiST search's
+cost, and it matters most when the walk passes many taken beds, as after a large
+proposal. In place, not as joins: those were at the mercy of the generic plan a prepared
+statement gets after five runs, which guesses how many stays cover `at` from a default
+selectivity and chose a nested loop over all of them for each bed, 7.5 ms instead of
+2.3 ms on the demo (bench/load.py, docs/architecture.md). The LIMIT keeps the probe in
+place, as OFFSET 0 did before.
 """
 
 from __future__ import annotations
@@ -66,8 +69,14 @@ FACILITY_OPEN = """f.opened_on <= ($1::timestamptz AT TIME ZONE $2)::date
 
 
 def _nothing_covers(table: str, at: str, per_bed: bool) -> str:
-    fence = " OFFSET 0" if per_bed else ""
-    return f"NOT EXISTS (SELECT FROM {table} x WHERE x.bed_id = b.id AND x.period @> {at}{fence})"
+    if not per_bed:
+        return f"NOT EXISTS (SELECT FROM {table} x WHERE x.bed_id = b.id AND x.period @> {at})"
+    # A bed's periods are half-open and never overlap: only the latest to start by `at` can cover it.
+    latest = (
+        f"SELECT x.period FROM {table} x WHERE x.bed_id = b.id AND lower(x.period) <= {at}"
+        " ORDER BY lower(x.period) DESC LIMIT 1"
+    )
+    return f"NOT EXISTS (SELECT FROM ({latest}) latest WHERE latest.period @> {at})"
 
 
 def bed_in_service(at: str, per_bed: bool = False) -> str:

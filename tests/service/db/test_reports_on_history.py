@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from contracts.reports import Step
+from service.availability.queries import bed_in_service, bed_untaken
 from service.demo.load import load_demo
 from service.demo.simulate import simulate
 from service.reports import history
@@ -137,3 +138,35 @@ async def test_distances_equal_those_measured_here(conn: asyncpg.Connection, row
     thresholds = '{"assore_hotel": 1.0, "specialised_unit": 1.0}'
     reported = await history.distances(conn, started_from, AT, None, list(DISTANCE_BANDS), thresholds)
     assert Counter({(r["which"], r["kind"], r["band"]): r["n"] for r in reported}) == counted
+
+
+def _moments_at_the_edges(rows: dict[str, list]) -> list[datetime]:
+    """Starts and ends of stays and holds, a microsecond either side: where a probe would slip."""
+    edges = sorted({r[end] for table in ("stays", "holds") for r in rows[table] for end in ("begins", "ends")} - {None})
+    sample = edges[:: max(1, len(edges) // 60)]
+    return [at + timedelta(microseconds=d) for at in sample for d in (-1, 0, 1)]
+
+
+async def test_the_latest_period_probe_finds_exactly_the_beds_a_full_search_finds(conn, rows) -> None:
+    """The availability search's per-bed probe (migration 0011) against the plain definition."""
+
+    def free(per_bed: bool) -> str:
+        conditions = f"{bed_untaken('$1::timestamptz', per_bed)} AND {bed_in_service('$1::timestamptz', per_bed)}"
+        return f"SELECT coalesce(array_agg(b.id ORDER BY b.id), '{{}}') FROM beds b WHERE {conditions}"
+
+    moments = _moments_at_the_edges(rows)
+    assert len(moments) > 100
+    for at in moments:
+        assert await conn.fetchval(free(True), at) == await conn.fetchval(free(False), at), at
+
+
+@pytest.mark.parametrize("table", ["stays", "holds"])
+async def test_a_period_that_is_not_half_open_is_refused(conn, rows, table) -> None:
+    bed, referral = await conn.fetchrow(f"SELECT bed_id, referral_id FROM {table} LIMIT 1")
+    with pytest.raises(asyncpg.CheckViolationError) as refused:
+        await conn.execute(
+            f"INSERT INTO {table} (bed_id, referral_id, period)"
+            " VALUES ($1, $2, tstzrange('2300-01-01', '2300-01-02', '(]'))",
+            bed, referral,
+        )  # fmt: skip
+    assert refused.value.constraint_name == f"{table}_period_half_open"
