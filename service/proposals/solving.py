@@ -9,8 +9,9 @@ priority, in a session of its own, and dies with the fork server (`worker.start_
 What a problem is built from (the snapshot, as JSON) goes to a worker as msgpack bytes,
 and the plan comes back the same way with what saving it needs (service/proposals/worker.py).
 A request waits at most the solver's own time limit plus a margin (queueing behind another
-proposal included), then answers 503 with Retry-After; a pool broken by a dead worker is
-replaced.
+proposal included), then answers 503 with Retry-After, and the pool's workers are killed
+and replaced, so what was still solving does not hold up the next proposal; a pool broken
+by a dead worker is replaced too.
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ class SolverPool:
         broken.shutdown(wait=False, cancel_futures=True)
         return True
 
+    def abandon(self, busy: ProcessPoolExecutor) -> bool:
+        """Kill `busy`'s workers and swap in a new executor: a solve past its request's
+        deadline would otherwise run on for nobody, and the next proposal queue behind it.
+        (`_processes` is the executor's own map of its workers; it has no public one.)"""
+        if self.executor is not busy:
+            return False
+        for process in list(busy._processes.values()):
+            process.kill()
+        return self.replace(busy)
+
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -104,6 +115,8 @@ async def run_solver(pool: SolverPool, ask: Ask) -> tuple[PlacementPlan, Booking
         )
     except TimeoutError:
         log.warning("solver_timeout", seconds=limit, listed=ask.listed and len(ask.listed))
+        if pool.abandon(executor):
+            await asyncio.to_thread(pool.start)
         raise ProblemError(
             503, "Solver busy", detail=f"No plan within {limit:g} s; try again later.", headers=retry
         ) from None

@@ -517,6 +517,24 @@ async def test_a_busy_solver_answers_503_with_retry_after(monkeypatch):
         pool.close()
 
 
+async def test_a_timed_out_solve_is_stopped_so_the_next_proposal_does_not_wait_behind_it(monkeypatch):
+    monkeypatch.setattr("service.proposals.solving.MARGIN_S", 0.5)
+    pool = SolverPool(1)
+    try:
+        await asyncio.to_thread(pool.start)
+        stuck = pool.executor.submit(time.sleep, 60)  # a solve that outlasts its request
+        with pytest.raises(ProblemError) as raised:
+            await run_solver(pool, ask(snapshot([]), time_limit_s=0.1))
+        assert raised.value.status == 503
+        started = time.monotonic()
+        plan, _ = await run_solver(pool, ask(snapshot([]), time_limit_s=5.0))
+        assert plan.statistics.people == 0 and time.monotonic() - started < 5
+        with pytest.raises(BrokenProcessPool):
+            stuck.result(timeout=1)  # its worker was killed, not left sleeping
+    finally:
+        pool.close()
+
+
 async def test_a_dead_worker_is_replaced():
     pool = SolverPool(1)
     try:
