@@ -1,7 +1,7 @@
 """What the load and fault benchmarks share: a served history, an open-loop driver, figures.
 
 - `history(years)`: a throwaway data directory with the demo and N simulated years, made
-  through the `abri` command as a user would (or an existing one, reused, with --data-dir).
+  through the `abri` command as a user would (or a copy of one made earlier, with --data-dir).
 - `served(data_dir, workers)`: `abri serve --workers N` on it, as a real process.
 - `open_loop(rate, seconds, fire)`: each request sent at its scheduled time whatever the
   answers, its latency counted from that time, so a server that falls behind shows it.
@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import random
 import resource
+import shutil
 import statistics
 import tempfile
 import time
@@ -58,19 +59,35 @@ def machine() -> str:
 
 @contextmanager
 def history(years: int, data_dir: Path | None = None) -> Iterator[Path]:
-    """A data directory holding the demo and `years` of simulated history."""
-    if data_dir is not None and (data_dir / "pgdata").exists():
-        print(f"reusing {data_dir}")
-        yield data_dir
-        return
+    """A data directory holding the demo and `years` of simulated history.
+
+    With `data_dir`, the history is made there once and each run serves a copy of it, so
+    runs start from the same data rather than from what the previous run's writes left.
+    """
     with tempfile.TemporaryDirectory(prefix="abri-bench-") as tmp:
+        if data_dir is not None and (data_dir / "pgdata").exists():
+            print(f"copying {data_dir}")
+            yield copy_data_dir(data_dir, Path(tmp) / "data")
+            return
         where = data_dir or Path(tmp)
         where.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         abri(where, "seed-demo")
         abri(where, "simulate", "--years", str(years), "--until", str(date.today()))
         print(f"demo and {years} years of history made in {time.perf_counter() - started:.1f} s")
-        yield where
+        if data_dir is None:
+            yield where
+        else:
+            yield copy_data_dir(data_dir, Path(tmp) / "data")
+
+
+def copy_data_dir(source: Path, target: Path) -> Path:
+    """A copy of a data directory, owned as the original (PostgreSQL runs as its own user)."""
+    shutil.copytree(source, target, symlinks=True)
+    owner = (source / "pgdata").stat()
+    for path in [target, *target.rglob("*")]:
+        os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
+    return target
 
 
 @contextmanager

@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--years", type=int, default=5)
-    parser.add_argument("--data-dir", type=Path, help="keep (or reuse) the history here")
+    parser.add_argument("--data-dir", type=Path, help="make the history here once; each run serves a copy")
     args = parser.parse_args()
 
     with history(args.years, args.data_dir) as data_dir:

@@ -205,7 +205,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=150.0, help="availability searches per second")
     parser.add_argument("--years", type=int, default=5)
-    parser.add_argument("--data-dir", type=Path, help="keep (or reuse) the history here")
+    parser.add_argument("--data-dir", type=Path, help="make the history here once; each run serves a copy")
     args = parser.parse_args()
 
     # embedded_server joins the PostgreSQL that abri serve started, and leaves it to abri serve to stop.

@@ -35,7 +35,6 @@ import asyncio  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import secrets  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -55,6 +54,7 @@ from bench.harness import (  # noqa: E402
     Http,
     Recorder,
     availability_params,
+    copy_data_dir,
     demo_key,
     in_load_process,
     machine,
@@ -174,10 +174,7 @@ def france(people: int, data_dir: Path | None) -> Iterator[Path]:
                 print(f"copying {data_dir} (its waiting referrals, not --people, are proposed)")
             else:
                 make(data_dir, people)
-            shutil.copytree(data_dir, served_dir, symlinks=True)
-            owner = (data_dir / "pgdata").stat()  # PostgreSQL runs as its own user, not as us
-            for path in [served_dir, *served_dir.rglob("*")]:
-                os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
+            copy_data_dir(data_dir, served_dir)
         yield served_dir
 
 
