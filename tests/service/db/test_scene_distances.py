@@ -125,3 +125,16 @@ async def test_site_changes_in_concurrent_transactions_both_land(conn, database_
         await first.close()
         await second.close()
     await assert_kept_as_computed(conn)
+
+
+async def test_editing_a_site_s_name_or_intensity_keeps_the_distances(conn, organisation):
+    await add_facilities(conn, organisation, random.Random(12), 3)
+    await add_site(conn, "Renamed later", 48.89, 2.36, 300, None)
+    before = await conn.fetchval("SELECT max(id) FROM scene_periods")
+    await conn.execute(
+        "UPDATE consumption_sites SET name = 'Renamed', intensity = 1, radius_m = 50 WHERE name = 'Renamed later'"
+    )
+    assert await conn.fetchval("SELECT max(id) FROM scene_periods") == before, "no rebuild"
+    await conn.execute("UPDATE consumption_sites SET lon = 2.37 WHERE name = 'Renamed'")
+    assert await conn.fetchval("SELECT max(id) FROM scene_periods") > before, "a move rebuilds"
+    await assert_kept_as_computed(conn)
