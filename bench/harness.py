@@ -65,20 +65,16 @@ def history(years: int, data_dir: Path | None = None) -> Iterator[Path]:
     runs start from the same data rather than from what the previous run's writes left.
     """
     with tempfile.TemporaryDirectory(prefix="abri-bench-") as tmp:
-        if data_dir is not None and (data_dir / "pgdata").exists():
-            print(f"copying {data_dir}")
-            yield copy_data_dir(data_dir, Path(tmp) / "data")
-            return
         where = data_dir or Path(tmp)
-        where.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        abri(where, "seed-demo")
-        abri(where, "simulate", "--years", str(years), "--until", str(date.today()))
-        print(f"demo and {years} years of history made in {time.perf_counter() - started:.1f} s")
-        if data_dir is None:
-            yield where
+        if (where / "pgdata").exists():
+            print(f"copying {where}")
         else:
-            yield copy_data_dir(data_dir, Path(tmp) / "data")
+            where.mkdir(parents=True, exist_ok=True)
+            started = time.perf_counter()
+            abri(where, "seed-demo")
+            abri(where, "simulate", "--years", str(years), "--until", str(date.today()))
+            print(f"demo and {years} years of history made in {time.perf_counter() - started:.1f} s")
+        yield where if data_dir is None else copy_data_dir(data_dir, Path(tmp) / "data")
 
 
 def copy_data_dir(source: Path, target: Path) -> Path:

@@ -22,7 +22,7 @@ proposal. In place, not as joins: those were at the mercy of the generic plan a 
 statement gets after five runs, which guesses how many stays cover `at` from a default
 selectivity and chose a nested loop over all of them for each bed, 7.5 ms instead of
 2.3 ms on the demo (bench/load.py, docs/architecture.md). The LIMIT keeps the probe in
-place, as OFFSET 0 did before.
+place.
 """
 
 from __future__ import annotations
