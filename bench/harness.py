@@ -10,6 +10,8 @@
   server's; it reports its own CPU time, because on 2 cores the driver competes too.
 - `rss_mib`, `children`, `connections`: the processes' memory and the database's
   connections, for the soak.
+- `tree_cpu_s`, `postmaster_pid`: CPU time of a process tree, so a run can say what one
+  request costs the server and what it costs PostgreSQL.
 - `oldest_transaction_s`: how long the oldest open transaction has been, a leak's sign.
 """
 
@@ -35,6 +37,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import msgspec
+import psutil
 import uvloop
 
 from bench.reports import abri
@@ -110,11 +113,19 @@ def availability_params(rng: random.Random) -> dict[str, str]:
     return {"limit": "20"} | ({"kind": kind.value} if kind else {}) | ({"gender": gender.value} if gender else {})
 
 
+WARM_UP = ", warm-up"  # the route name's suffix for answers to requests sent during the warm-up
+
+
 @dataclass
 class Recorder:
     """Latencies (ms from the scheduled send) and the non-2xx answers by status, per route,
-    and each answer on a timeline (seconds from the start), so a long run shows its drift."""
+    and each answer on a timeline (seconds from the start), so a long run shows its drift.
 
+    Requests sent in the first `warmup_s` are kept apart, under the route's name + WARM_UP:
+    their latencies are shown but are not the route's, their failures count as any other.
+    """
+
+    warmup_s: float = 0.0
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     timeline: list[tuple[float, str, float, str]] = field(default_factory=list)
@@ -127,6 +138,8 @@ class Recorder:
         except (aiohttp.ClientError, TimeoutError) as exc:
             answer, status = None, type(exc).__name__
         latency = (time.perf_counter() - scheduled) * 1000
+        if scheduled - self.started < self.warmup_s:
+            route += WARM_UP
         self.latencies[route].append(latency)
         self.timeline.append((scheduled - self.started, route, latency, status))
         if answer is None or not answer.is_success:
@@ -135,7 +148,7 @@ class Recorder:
 
     def figures(self) -> Figures:
         return Figures(dict(self.latencies), {route: dict(counts) for route, counts in self.errors.items()},
-                       self.timeline)  # fmt: skip
+                       self.timeline, self.warmup_s)  # fmt: skip
 
 
 @dataclass
@@ -145,16 +158,20 @@ class Figures:
     latencies: dict[str, list[float]]
     errors: dict[str, dict[str, int]]
     timeline: list[tuple[float, str, float, str]]
+    warmup_s: float = 0.0
     cpu_s: float = 0.0
 
     def table(self, title: str, seconds: float) -> None:
+        """Each route's figures over the `seconds` measured (warm-up rows: over the warm-up)."""
         print(f"\n{title}")
-        print(f"{'route':<18}{'requests':>10}{'per s':>8}{'p50 ms':>9}{'p99 ms':>9}  not 2xx")
-        for route, samples in self.latencies.items():
+        print(f"{'route':<26}{'requests':>10}{'per s':>8}{'p50 ms':>9}{'p99 ms':>9}  not 2xx")
+        for route, samples in sorted(self.latencies.items(), key=lambda item: item[0].endswith(WARM_UP)):
             refused = ", ".join(f"{n} × {status}" for status, n in sorted(self.errors.get(route, {}).items())) or "0"
             p50, p99 = statistics.median(samples), percentile(samples, 0.99)
-            print(f"{route:<18}{len(samples):>10}{len(samples) / seconds:>8.1f}{p50:>9.1f}{p99:>9.1f}  {refused}")
-        print(f"(the load process used {self.cpu_s:.1f} s of CPU, {100 * self.cpu_s / seconds:.0f} % of a core)")
+            per_s = len(samples) / (self.warmup_s if route.endswith(WARM_UP) else seconds)
+            print(f"{route:<26}{len(samples):>10}{per_s:>8.1f}{p50:>9.1f}{p99:>9.1f}  {refused}")
+        share = self.cpu_s / (seconds + self.warmup_s)
+        print(f"(the load process used {self.cpu_s:.1f} s of CPU, {100 * share:.0f} % of a core)")
 
     def by_window(self, route: str, window_s: float) -> list[tuple[float, int, float, float, int]]:
         """(window start s, requests, p50, p99, not 2xx) for `route`, window by window."""
@@ -289,6 +306,24 @@ def children(pid: int) -> list[int]:
         for kid in kids:
             found += [kid, *children(kid)]
     return found
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used by `pid` and its descendants, living or exited and reaped."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def postmaster_pid(data_dir: Path) -> int:
+    """The embedded PostgreSQL's main process (not a child of `abri serve`: pg_ctl detaches it)."""
+    return int((data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
 
 
 def command(pid: int) -> str:

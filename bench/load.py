@@ -3,12 +3,19 @@
 Makes a throwaway data directory with the demo and N years of simulated history
 (bench/harness.py), serves it with `abri serve --workers W` (as many workers as cores by
 default) on the embedded PostgreSQL, and drives it from a separate process on loopback,
-open loop. Phases, each --seconds long:
+open loop. Phases, each --warmup and then --seconds long (what is answered in the warm-up
+is shown apart, its failures counted as errors; a cold start is the first seconds'
+business: every pooled connection plans each search five times before PostgreSQL keeps a
+plan, and the driver opens its connections):
 
   availability   GET /v1/availability (20 beds, random kind and gender) at --rate
   mixed          the same at --rate, with referral creation then hold then cancel (10/s),
                  and then hold, confirm, check-in and exit (2/s), occupancy now by kind (5/s)
                  and a one-person proposal (0.5/s) alongside
+
+CPU: each phase also says what one request cost in CPU time, the server's processes'
+and PostgreSQL's (from /proc), and the driver's, and how many of the cores that is at
+this rate: on 2 cores, what the server does not use is left to the database and the driver.
 
 FLOOR: the availability search's own SQL (service/availability/queries.free_beds), issued
 with asyncpg from one process at the same rate on a pool as large as the server's; the
@@ -18,7 +25,7 @@ TARGETS (2 cores): availability p99 under 25 ms at 300 requests a second; the AP
 most 2× the floor; no errors (409 conflicts, a bed taken between search and hold, are
 the mix's nature and are counted apart).
 
-    uv run python bench/load.py [--rate 300] [--seconds 20] [--workers 2] [--years 5]
+    uv run python bench/load.py [--rate 300] [--seconds 20] [--warmup 5] [--workers 2] [--years 5]
                                 [--data-dir DIR]
 """
 
@@ -43,6 +50,7 @@ import asyncpg  # noqa: E402
 import uvloop  # noqa: E402
 
 from bench.harness import (  # noqa: E402
+    Figures,
     Http,
     Recorder,
     availability_params,
@@ -52,12 +60,15 @@ from bench.harness import (  # noqa: E402
     machine,
     open_loop,
     percentile,
+    postmaster_pid,
     served,
+    tree_cpu_s,
 )
 from contracts.availability import PersonGender  # noqa: E402
 from contracts.common import FacilityKind  # noqa: E402
 from service.availability.queries import AvailabilityFilter, free_beds  # noqa: E402
 from service.db.embedded import embedded_server  # noqa: E402
+from tests.process import Server  # noqa: E402
 
 TIMEZONE = "Europe/Paris"
 P99_TARGET_MS = 25.0
@@ -66,9 +77,11 @@ POOL = 10  # the server's pool per worker (ABRI_DB_POOL_MAX default)
 CONFLICT = frozenset({"409"})
 
 
-async def drive(base: str, key: str, rate: float, seconds: float, mixed: bool) -> Recorder:
-    """The load: availability at `rate`, and with `mixed` the writes and reports alongside."""
-    recorder, rng = Recorder(), random.Random(7)
+async def drive(base: str, key: str, rate: float, warmup: float, seconds: float, mixed: bool) -> Recorder:
+    """The load, `warmup` then `seconds` long: availability at `rate`, and with `mixed` the
+    writes and reports alongside."""
+    recorder, rng = Recorder(warmup), random.Random(7)
+    seconds += warmup
     async with Http(base, key) as http:
 
         async def search(scheduled: float) -> None:
@@ -131,9 +144,9 @@ async def drive(base: str, key: str, rate: float, seconds: float, mixed: bool) -
     return recorder
 
 
-async def floor(url: str, rate: float, seconds: float) -> list[float]:
-    """The availability SQL straight from asyncpg, open loop at `rate`: latencies in ms."""
-    rng, latencies = random.Random(7), []
+async def floor(url: str, rate: float, warmup: float, seconds: float) -> list[float]:
+    """The availability SQL straight from asyncpg, open loop at `rate`: latencies in ms after the warm-up."""
+    rng, latencies, started = random.Random(7), [], time.perf_counter()
     async with asyncpg.create_pool(url, min_size=POOL, max_size=POOL) as pool:
 
         async def search(scheduled: float) -> None:
@@ -144,16 +157,35 @@ async def floor(url: str, rate: float, seconds: float) -> list[float]:
             )
             async with pool.acquire() as conn:
                 await free_beds(conn, datetime.now(UTC), TIMEZONE, criteria, None, 21)
-            latencies.append((time.perf_counter() - scheduled) * 1000)
+            if scheduled - started >= warmup:
+                latencies.append((time.perf_counter() - scheduled) * 1000)
 
-        await open_loop(rate, seconds, search)
+        await open_loop(rate, warmup + seconds, search)
     return latencies
+
+
+def measured(title: str, server: Server, database: int, key: str, args: argparse.Namespace, mixed: bool) -> Figures:
+    """One phase of the load, its table, and what its requests (warm-up included) cost in CPU."""
+    before = tree_cpu_s(server.process.pid), tree_cpu_s(database)
+    figures = in_load_process(drive, server.base, key, args.rate, args.warmup, args.seconds, mixed)
+    used = tree_cpu_s(server.process.pid) - before[0], tree_cpu_s(database) - before[1]
+    figures.table(title, args.seconds)
+    requests = sum(len(samples) for samples in figures.latencies.values())
+    print_cpu({"server": used[0], "PostgreSQL": used[1], "driver": figures.cpu_s}, requests, args.warmup + args.seconds)
+    return figures
+
+
+def print_cpu(shares: dict[str, float], requests: int, seconds: float) -> None:
+    """CPU seconds by process, as milliseconds a request and cores in all."""
+    each = ", ".join(f"{who} {1000 * cpu / requests:.2f} ms" for who, cpu in shares.items())
+    print(f"CPU a request: {each}; {sum(shares.values()) / seconds:.2f} cores in all")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=300.0, help="availability searches per second")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before each phase's figures")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--data-dir", type=Path, help="make the history here once; each run serves a copy")
@@ -161,19 +193,23 @@ def main() -> None:
 
     with history(args.years, args.data_dir) as data_dir:
         with served(data_dir, args.workers) as server:
-            key = demo_key(data_dir)
+            key, database = demo_key(data_dir), postmaster_pid(data_dir)
             print(f"abri serve: {args.workers} workers on {machine()}; load from another process")
-            alone = in_load_process(drive, server.base, key, args.rate, args.seconds, False)
-            alone.table(f"availability alone, {args.rate:.0f}/s for {args.seconds:.0f} s", args.seconds)
-            mixed = in_load_process(drive, server.base, key, args.rate, args.seconds, True)
-            mixed.table(f"mixed, availability at {args.rate:.0f}/s", args.seconds)
+            title = f"availability alone, {args.rate:.0f}/s for {args.seconds:.0f} s after {args.warmup:.0f} s"
+            alone = measured(title, server, database, key, args, False)
+            title = f"mixed, availability at {args.rate:.0f}/s"
+            mixed = measured(title, server, database, key, args, True)
         with embedded_server(data_dir) as url:
-            direct = uvloop.run(floor(url, args.rate, args.seconds))
+            database = postmaster_pid(data_dir)
+            before = tree_cpu_s(database), tree_cpu_s(os.getpid())
+            direct = uvloop.run(floor(url, args.rate, args.warmup, args.seconds))
+            floor_cpu = {"PostgreSQL": tree_cpu_s(database) - before[0], "asyncpg": tree_cpu_s(os.getpid()) - before[1]}
 
     api = alone.latencies["availability"]
     p99, floor_p50, floor_p99 = percentile(api, 0.99), statistics.median(direct), percentile(direct, 0.99)
     ratios = (statistics.median(api) / floor_p50, p99 / floor_p99)
     print(f"\nfloor, the same SQL from asyncpg at {args.rate:.0f}/s: p50 {floor_p50:.1f} ms, p99 {floor_p99:.1f} ms")
+    print_cpu(floor_cpu, round(args.rate * (args.warmup + args.seconds)), args.warmup + args.seconds)
     print(f"the API is {ratios[0]:.2f}× the floor at p50, {ratios[1]:.2f}× at p99")
     errors = alone.failures() + mixed.failures(allowed=CONFLICT)
     verdicts = {

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from contracts.reports import Step
-from service.availability.queries import bed_in_service, bed_untaken
+from service.availability.queries import bed_free_probed, bed_in_service, bed_untaken
 from service.demo.load import load_demo
 from service.demo.simulate import simulate
 from service.reports import history
@@ -150,14 +150,15 @@ def _moments_at_the_edges(rows: dict[str, list]) -> list[datetime]:
 async def test_the_latest_period_probe_finds_exactly_the_beds_a_full_search_finds(conn, rows) -> None:
     """The availability search's per-bed probe (migration 0011) against the plain definition."""
 
-    def free(per_bed: bool) -> str:
-        conditions = f"{bed_untaken('$1::timestamptz', per_bed)} AND {bed_in_service('$1::timestamptz', per_bed)}"
+    def free(conditions: str) -> str:
         return f"SELECT coalesce(array_agg(b.id ORDER BY b.id), '{{}}') FROM beds b WHERE {conditions}"
 
+    probed = free(bed_free_probed("$1::timestamptz"))
+    plain = free(f"{bed_untaken('$1::timestamptz')} AND {bed_in_service('$1::timestamptz')}")
     moments = _moments_at_the_edges(rows)
     assert len(moments) > 100
     for at in moments:
-        assert await conn.fetchval(free(True), at) == await conn.fetchval(free(False), at), at
+        assert await conn.fetchval(probed, at) == await conn.fetchval(plain, at), at
 
 
 @pytest.mark.parametrize("table", ["stays", "holds"])
