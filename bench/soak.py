@@ -106,7 +106,7 @@ async def soak(
 ) -> tuple[Figures, list[Sample], int]:
     """The mix from another process for --minutes, a sample every 10 s meanwhile; then the connections still held."""
     seconds = args.minutes * 60
-    load = asyncio.ensure_future(asyncio.to_thread(in_load_process, drive, base, key, args.rate, seconds, True))
+    load = asyncio.ensure_future(asyncio.to_thread(in_load_process, drive, base, key, args.rate, 0.0, seconds, True))
     started, samples = time.perf_counter(), []
     while not load.done():
         samples.append(await sample(url, processes, time.perf_counter() - started))

@@ -13,7 +13,7 @@ EXCLUDE constraint stays the last guard.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -136,12 +136,12 @@ class Assignment:
 
 @dataclass(frozen=True)
 class Now:
-    """What the plan's lines meet when saved, checked under the locks."""
+    """What the plan's lines meet when saved: referrals under their locks, beds as last read."""
 
     waiting: set[str]
     """People still waiting."""
     free: set[UUID]
-    """Candidate beds still free for the whole hold."""
+    """Candidate beds free for the whole hold, as far as is known."""
     booked: dict[str, set[str]]
     """Keep-apart others with a bed now → its facility."""
 
@@ -194,7 +194,7 @@ WHERE s.referral_id = ANY($1::uuid[]) AND s.period @> $2::timestamptz
 """
 
 
-_FREE_UNDER_LOCK = """
+_FREE = """
 SELECT b.id FROM beds b JOIN facilities f ON f.id = b.facility_id
 WHERE b.id = ANY($1::uuid[])
   AND f.opened_on <= ($2::timestamptz AT TIME ZONE $4)::date
@@ -205,14 +205,19 @@ WHERE b.id = ANY($1::uuid[])
 """
 
 
-async def lock_and_check(
+async def lock_and_assign(
     conn: asyncpg.Connection, lines: list[Line], booking: Booking, start: datetime, expiry: datetime, timezone: str
-) -> Now:
-    """Lock the lines' referrals and their keep-apart others, then the candidate beds; read what holds now.
+) -> Assignment:
+    """Lock the lines' referrals and their keep-apart others, then the beds the lines take.
 
-    Referrals first, then beds, each in id order, as service/placements does. The checks
-    come after the locks, in statements of their own, so they see what the transactions
-    they waited for committed.
+    Referrals in id order, waiting for them, as service/placements does. Beds: those free
+    now among the candidates are assigned (`assign`), and only the beds assigned are
+    locked, without waiting (SKIP LOCKED: a bed locked by another booking counts as
+    taken, so nothing here waits on a bed and no cycle of waits can form), then checked
+    again in a statement of their own, which sees what was committed before the lock. A
+    bed found taken is out, and the lines are assigned again, until every bed assigned is
+    locked and free. Locking every candidate bed instead (tens of thousands at France
+    scale) made each save write a lock on each of those rows.
     """
     people = {line.person_id for line in lines}
     others = {other for person in people for other in booking.apart[person]}
@@ -220,17 +225,27 @@ async def lock_and_check(
         "SELECT id, status FROM referrals WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
         sorted(UUID(r) for r in people | others),
     )
-    candidates = sorted({bed for line in lines for bed in booking.beds[line.bed_class_id]})
-    await conn.execute("SELECT FROM beds WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", candidates)
     booked: dict[str, set[str]] = {}
     for r in await conn.fetch(_BOOKED, [UUID(o) for o in others], start):
         booked.setdefault(str(r["referral_id"]), set()).add(str(r["facility_id"]))
-    free = await conn.fetch(_FREE_UNDER_LOCK, candidates, start, expiry, timezone)
-    return Now(
+    candidates = sorted({bed for line in lines for bed in booking.beds[line.bed_class_id]})
+    now = Now(
         waiting={str(r["id"]) for r in locked if r["status"] == "waiting" and str(r["id"]) in people},
-        free={r["id"] for r in free},
+        free={r["id"] for r in await conn.fetch(_FREE, candidates, start, expiry, timezone)},
         booked=booked,
     )
+    checked: set[UUID] = set()
+    while True:
+        assignment = assign(lines, booking, now)
+        wanted = sorted(set(assignment.beds.values()) - checked)
+        if not wanted:
+            return assignment
+        got = await conn.fetch(
+            "SELECT id FROM beds WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE SKIP LOCKED", wanted
+        )
+        free = {r["id"] for r in await conn.fetch(_FREE, [r["id"] for r in got], start, expiry, timezone)}
+        checked |= free
+        now = replace(now, free=now.free - (set(wanted) - free))
 
 
 _INSERT_LINES = """
@@ -276,7 +291,7 @@ async def save_plan(
     expiry = start + timedelta(minutes=request.hold_minutes)
     lines = sorted(plan.lines, key=lambda line: (-line.scores.priority, line.person_id))
     async with conn.transaction():
-        assignment = assign(lines, booking, await lock_and_check(conn, lines, booking, start, expiry, timezone))
+        assignment = await lock_and_assign(conn, lines, booking, start, expiry, timezone)
 
         proposal_id = await conn.fetchval(
             """

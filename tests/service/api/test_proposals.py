@@ -384,6 +384,20 @@ async def test_two_proposals_racing_for_three_beds_hold_each_once(demo, server, 
     assert statuses.count("held") == 3 and statuses.count("waiting") == 3
 
 
+async def test_a_bed_another_booking_has_locked_is_passed_over_not_waited_for(demo, server, client, keys, conn):
+    """The save locks only the beds it assigns, and does not wait for one: a bed another
+    booking holds locked counts as taken, and the line takes the next of its class."""
+    home, beds = await facility(conn, keys, {}, {})
+    first, second = sorted(beds)  # a class's beds are taken in id order
+    person = await only_at(client, keys, conn, home)
+    async with conn.transaction(), httpx.AsyncClient(base_url=server.base, timeout=15) as http:
+        await conn.execute("SELECT FROM beds WHERE id = $1 FOR UPDATE", uuid.UUID(first))
+        answer = await http.post("/v1/proposals", json={"referral_ids": [person]}, headers=keys.header(OFFICER))
+    assert answer.status_code == 201, answer.text
+    assert line_of(answer.json(), person)["bed_id"] == second
+    assert await free_in(client, keys, first)
+
+
 async def test_couples_are_placed_together_or_not_at_all(demo, client, keys, conn):
     home, (single,) = await facility(conn, keys, {"couple_room": True})
     her = await only_at(client, keys, conn, home, gender="woman")
