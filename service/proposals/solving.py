@@ -117,9 +117,12 @@ async def run_solver(pool: SolverPool, ask: Ask) -> tuple[PlacementPlan, Booking
         log.warning("solver_timeout", seconds=limit, listed=ask.listed and len(ask.listed))
         if pool.abandon(executor):
             await asyncio.to_thread(pool.start)
-        raise ProblemError(
-            503, "Solver busy", detail=f"No plan within {limit:g} s; try again later.", headers=retry
-        ) from None
+        detail = (
+            f"No plan within {limit:g} s: either other proposals held the solver (try again later) or this "
+            "one is too large for its time limit (raise parameters.time_limit_s, at most 30, or list fewer "
+            "referrals in referral_ids)."
+        )
+        raise ProblemError(503, "Solver busy", detail=detail, headers=retry) from None
     except BrokenProcessPool:
         log.error("solver_pool_broken")
         if pool.replace(executor):
