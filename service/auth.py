@@ -157,8 +157,13 @@ async def _read_body(scope: Scope, receive: Receive) -> None:
         ) from None
 
 
-def provide_caller(request: Request) -> Caller:
-    """Dependency `caller`: who is calling, as `ApiKeyMiddleware` found."""
+def provide_caller(request: Request, conn: NamedDependency[asyncpg.Connection]) -> Caller:
+    """Dependency `caller`: who is calling, as `ApiKeyMiddleware` found.
+
+    It takes `conn` only to be resolved after it: Litestar resolves dependencies that do not
+    depend on each other in an anyio task group, and for these two look-ups that was 17 % of
+    a search's CPU in the server (0.44 -> 0.36 ms, 2026-12-04; litestar#4563).
+    """
     return request.user
 
 
