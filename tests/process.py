@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -49,6 +50,11 @@ class Server:
             stream.seek(0)
             texts.append(stream.read())
         return texts[0], texts[1]
+
+    def worker_pids(self) -> list[int]:
+        """granian's worker processes: the children of the server's main thread."""
+        pid = self.process.pid
+        return [int(kid) for kid in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS

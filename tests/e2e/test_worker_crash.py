@@ -14,7 +14,6 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -33,11 +32,6 @@ BACK_WITHIN_SECONDS = 20
 def server(database_url):
     with serving({"DATABASE_URL": database_url, "ABRI_LOG_LEVEL": "warning"}, "--demo") as process:
         yield process
-
-
-def worker_pids(server: Server) -> list[int]:
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
-    return [int(pid) for pid in children]
 
 
 async def _setup(url: str) -> tuple[str, list[str]]:
@@ -84,7 +78,7 @@ def test_a_worker_killed_mid_placement_leaves_nothing_half_done(server, database
         except httpx.TransportError:
             return line["id"], None
 
-    [worker] = worker_pids(server)
+    [worker] = server.worker_pids()
     with ThreadPoolExecutor(8) as pool:
         running = [pool.submit(accept_then_transfer, n) for n in range(len(lines))]
         deadline = time.monotonic() + 10
@@ -99,7 +93,7 @@ def test_a_worker_killed_mid_placement_leaves_nothing_half_done(server, database
     back = time.monotonic()
     while True:
         try:
-            if api.get("/health/ready").status_code == 200 and worker_pids(server) != [worker]:
+            if api.get("/health/ready").status_code == 200 and server.worker_pids() != [worker]:
                 break
         except httpx.TransportError:
             pass
@@ -109,3 +103,25 @@ def test_a_worker_killed_mid_placement_leaves_nothing_half_done(server, database
     assert found == {}, found
     assert stays == len(accepted), "an accept answered 2xx lost its stay"
     api.close()
+
+
+def test_a_worker_dying_again_just_after_its_respawn_ends_abri_serve_with_status_1(database_url):
+    """granian gives up on a worker that dies within 5.5 s of being respawned, and stops
+    every worker with it: `abri serve` then ends with status 1, for its supervisor
+    (compose's `restart: unless-stopped`) to start it again, rather than serving on."""
+    server = Server({"DATABASE_URL": database_url, "ABRI_LOG_LEVEL": "warning"})
+    try:
+        server.wait_ready()
+        [first] = server.worker_pids()
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + BACK_WITHIN_SECONDS
+        while server.worker_pids() in ([], [first]):
+            assert time.monotonic() < deadline, "no new worker"
+            time.sleep(0.05)
+        [respawned] = server.worker_pids()
+        os.kill(respawned, signal.SIGKILL)
+        assert server.process.wait(timeout=30) == 1
+        assert "Worker crash loop detected" in "".join(server.output())
+    finally:
+        if server.process.poll() is None:
+            server.stop()
