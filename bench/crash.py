@@ -9,12 +9,14 @@ Makes a throwaway data directory with the demo and N years of simulated history
      another free bed, and end it (so the beds are free for the next round), with
      searches at --rate alongside;
   3. when a random 25-75 % of the lines are through, the oldest worker gets SIGKILL, and
-     granian starts another (a round begins once both workers are 6 s old: see `settled`).
+     granian starts another (a round begins once both workers are 6 s old: see `settled`);
+  4. the lines not accepted are declined, freeing their beds.
 
 Every write answered 2xx is kept. After each round the invariants of
 service/db/invariants.py are checked; at the end, whether each acknowledged write is in
 the database. Printed per round: the requests the kill cut (no answer), the answers by
-status, and how long granian took to have a new worker answering.
+status, and how long until granian's new worker was ready (its solver processes up, which
+its start-up waits for, and /health/ready 200).
 
 TARGETS (issue 7): no invariant broken after any round; every accept, transfer and exit
 answered 2xx is in the database; each kill falls in the middle (it cuts requests in
