@@ -28,7 +28,7 @@ def run(host: str, port: int, workers: int = 1) -> None:
         workers=workers,
         log_access=False,
         workers_kill_timeout=WORKER_KILL_TIMEOUT_S,
-        # A worker that dies (a crash, the OOM killer) is replaced at once, serving ~2.5 s
+        # A worker that dies (a crash, the OOM killer) is replaced at once, ready 1–3 s
         # later (bench/crash.py); its requests in flight fail, but each change was one
         # transaction, so nothing is left half done. One that dies again within 5.5 s of
         # being replaced makes granian stop every worker: `abri serve` exits with status 1,
