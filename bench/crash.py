@@ -43,13 +43,13 @@ import time  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
-import asyncpg  # noqa: E402
 import psutil  # noqa: E402
 
 from bench.harness import (  # noqa: E402
     Answer,
     Http,
     Recorder,
+    acknowledged_present,
     availability_params,
     broken_invariants,
     children,
@@ -262,14 +262,6 @@ def print_round(n: int, found: Round, broken: dict[str, list[str]]) -> None:
           flush=True)  # fmt: skip
 
 
-async def acknowledged_present(url: str, acknowledged: dict[str, list[str]]) -> dict[str, tuple[int, int]]:
-    conn = await asyncpg.connect(url)
-    try:
-        return {what: (await conn.fetchval(STORED[what], ids), len(ids)) for what, ids in acknowledged.items()}
-    finally:
-        await conn.close()
-
-
 def report(run: Run, present: dict[str, tuple[int, int]]) -> None:
     replaced = [r.replaced_s for r in run.rounds if r.replaced_s is not None]
     if replaced:
@@ -309,7 +301,7 @@ def main() -> None:
         print(f"abri serve: 2 workers on DATABASE_URL, {machine()}; {args.rounds} rounds of {args.people} people; "
               f"net.ipv4.tcp_migrate_req = {tcp_migrate_req()}")  # fmt: skip
         run = asyncio.run(crash_rounds(server, database.url, key, args))
-        present = asyncio.run(acknowledged_present(database.url, run.acknowledged))
+        present = asyncio.run(acknowledged_present(database.url, STORED, run.acknowledged))
     report(run, present)
 
 

@@ -369,3 +369,15 @@ async def broken_invariants(url: str) -> dict[str, list[str]]:
         return await violations(conn)
     finally:
         await conn.close()
+
+
+async def acknowledged_present(
+    url: str, stored: dict[str, str], acknowledged: dict[str, list[str]]
+) -> dict[str, tuple[int, int]]:
+    """For each kind of write: (found in the database, acknowledged), `stored[kind]` being
+    SQL that counts which of the ids ($1) it left."""
+    conn = await asyncpg.connect(url)
+    try:
+        return {what: (await conn.fetchval(stored[what], ids), len(ids)) for what, ids in acknowledged.items()}
+    finally:
+        await conn.close()

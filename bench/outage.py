@@ -54,6 +54,7 @@ from bench.harness import (  # noqa: E402
     Figures,
     Http,
     Recorder,
+    acknowledged_present,
     availability_params,
     broken_invariants,
     children,
@@ -339,15 +340,6 @@ def unhandled(server_log: str) -> Counter:
     return found
 
 
-async def acknowledged_present(url: str, acknowledged: dict[str, list[str]]) -> dict[str, tuple[int, int]]:
-    """For each kind of write: (found in the database, acknowledged)."""
-    conn = await asyncpg.connect(url)
-    try:
-        return {what: (await conn.fetchval(STORED[what], ids), len(ids)) for what, ids in acknowledged.items()}
-    finally:
-        await conn.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=40.0, help="length of the load run")
@@ -362,7 +354,7 @@ def main() -> None:
         print(f"abri serve: {WORKERS} workers on DATABASE_URL, {machine()}; load from another process")
         figures, fault, probes = asyncio.run(run(database, server.base, key, args))
         restarted = [server.process.pid, *children(server.process.pid)] != processes
-        present = asyncio.run(acknowledged_present(database.url, figures.acknowledged))
+        present = asyncio.run(acknowledged_present(database.url, STORED, figures.acknowledged))
         broken = asyncio.run(broken_invariants(database.url))
         errors = unhandled(server.output()[1])
 
