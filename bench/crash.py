@@ -55,9 +55,9 @@ from bench.harness import (  # noqa: E402
     children,
     history,
     machine,
+    print_invariants,
 )
 from bench.outage import admin_key, running, served_on  # noqa: E402
-from service.db.invariants import INVARIANTS  # noqa: E402
 from tests.process import Server  # noqa: E402
 
 CONCURRENCY = 8
@@ -269,9 +269,7 @@ def report(run: Run, present: dict[str, tuple[int, int]]) -> None:
               f"at most {max(replaced):.2f} s")  # fmt: skip
     print("acknowledged writes in the database: " + ", ".join(f"{w} {n}/{of}" for w, (n, of) in present.items()))
     broken = {rule: ids for found in run.broken for rule, ids in found.items()}
-    print("invariants after every round:")
-    for rule in INVARIANTS:
-        print(f"  BROKEN {rule}: {broken[rule]}" if rule in broken else f"  held   {rule}")
+    print_invariants("after every round", broken)
     middle = [r for r in run.rounds if r.cut and 0 < r.done_at_kill < r.lines]
     failures = run.recorder.figures().failures(allowed=ALLOWED) - sum(r.cut for r in run.rounds)
     rounds = len(run.rounds)

@@ -43,7 +43,7 @@ import uvloop
 from bench.reports import abri
 from contracts.availability import PersonGender
 from contracts.common import FacilityKind
-from service.db.invariants import violations
+from service.db.invariants import INVARIANTS, violations
 from service.problems import PROBLEM_JSON
 from tests.process import Server
 
@@ -360,6 +360,13 @@ async def oldest_transaction_s(url: str) -> float:
         )
     finally:
         await conn.close()
+
+
+def print_invariants(when: str, broken: dict[str, list[str]]) -> None:
+    """Each rule of service/db/invariants.py, held or BROKEN (with its examples), `when` checked."""
+    print(f"invariants {when}:")
+    for rule in INVARIANTS:
+        print(f"  BROKEN {rule}: {broken[rule]}" if rule in broken else f"  held   {rule}")
 
 
 async def broken_invariants(url: str) -> dict[str, list[str]]:

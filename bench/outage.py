@@ -62,11 +62,11 @@ from bench.harness import (  # noqa: E402
     in_load_process,
     machine,
     open_loop,
+    print_invariants,
 )
 from contracts.common import Role  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service.db.embedded import DATABASE  # noqa: E402
-from service.db.invariants import INVARIANTS  # noqa: E402
 from tests.process import Server  # noqa: E402
 
 with warnings.catch_warnings():  # as in service/db/embedded.py: platformdirs warns without XDG_RUNTIME_DIR
@@ -393,9 +393,7 @@ def report(
     print("unhandled errors in the server's log (500s): "
           + (", ".join(f"{n} × {what}" for what, n in errors.most_common()) or "none"))  # fmt: skip
     print("acknowledged writes in the database: " + ", ".join(f"{w} {n}/{of}" for w, (n, of) in present.items()))
-    print("invariants after the outage:")
-    for rule in INVARIANTS:
-        print(f"  BROKEN {rule}: {broken[rule]}" if rule in broken else f"  held   {rule}")
+    print_invariants("after the outage", broken)
 
     back_in = None if findings.first_2xx is None else findings.first_2xx - fault.back
     failures = figures.failures(allowed=ALLOWED)

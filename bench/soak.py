@@ -53,12 +53,12 @@ from bench.harness import (  # noqa: E402
     in_load_process,
     machine,
     oldest_transaction_s,
+    print_invariants,
     rss_mib,
     served,
 )
 from bench.load import drive  # noqa: E402
 from service.db.embedded import embedded_server  # noqa: E402
-from service.db.invariants import INVARIANTS  # noqa: E402
 from service.settings import load_settings  # noqa: E402
 
 WORKERS = 2
@@ -236,9 +236,8 @@ def report(
     connection_table(samples)
     print(f"  held (not idle) once the load stopped: {held}")
     minutes = minute_table(figures, samples)
-    print("\ninvariants after the soak:")
-    for rule in INVARIANTS:
-        print(f"  BROKEN {rule}: {broken[rule]}" if rule in broken else f"  held   {rule}")
+    print()
+    print_invariants("after the soak", broken)
 
     pools = WORKERS * load_settings().db_pool_max
     totals = [count(s, "total") for s in samples]
