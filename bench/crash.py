@@ -51,10 +51,12 @@ from bench.harness import (  # noqa: E402
     Recorder,
     acknowledged_present,
     availability_params,
+    beds_for_a_man,
     broken_invariants,
     children,
     history,
     machine,
+    man_for_a_hotel,
     print_invariants,
 )
 from bench.outage import admin_key, running, served_on  # noqa: E402
@@ -66,7 +68,7 @@ REPLACED_WITHIN_S = 20.0
 SOLVER_PROCESSES = 3
 CRASH_LOOP_S = 6.0  # granian's window is 5.5 s
 ALLOWED = frozenset({"409"})
-FREE_MEN_BEDS = {"limit": "500", "gender": "man", "kind": "assore_hotel"}
+FREE_MEN_BEDS = beds_for_a_man(500)
 # What each acknowledged write must have left, as SQL counting the ids ($1) that did.
 STORED = {
     "accepted line with its stay": """
@@ -100,15 +102,8 @@ class Run:
 
 
 async def new_referrals(http: Http, count: int, rng: random.Random) -> list[str]:
-    body = {
-        "source": "outreach_team",
-        "needs": {"gender": "man"},
-        "acceptable_kinds": ["assore_hotel"],
-        "vulnerability": 2,
-    }
     made = [
-        await http.post("/v1/referrals", json=body | {"reference": f"CRASH-{rng.getrandbits(64):x}"})
-        for _ in range(count)
+        await http.post("/v1/referrals", json=man_for_a_hotel(f"CRASH-{rng.getrandbits(64):x}")) for _ in range(count)
     ]
     if not all(answer.is_success for answer in made):
         raise RuntimeError(f"referrals not made: {[a.status for a in made if not a.is_success]}")

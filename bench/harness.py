@@ -113,6 +113,17 @@ def availability_params(rng: random.Random) -> dict[str, str]:
     return {"limit": "20"} | ({"kind": kind.value} if kind else {}) | ({"gender": gender.value} if gender else {})
 
 
+def man_for_a_hotel(reference: str) -> dict[str, Any]:
+    """The referral the benches' writes make: a man for an ASSORE hotel, the demo's commonest bed."""
+    needs = {"needs": {"gender": "man"}, "acceptable_kinds": ["assore_hotel"], "vulnerability": 2}
+    return {"reference": reference, "source": "outreach_team"} | needs
+
+
+def beds_for_a_man(limit: int) -> dict[str, str]:
+    """The availability query for free beds such a man fits, `limit` at most."""
+    return {"limit": str(limit), "gender": "man", "kind": "assore_hotel"}
+
+
 WARM_UP = ", warm-up"  # the route name's suffix for answers to requests sent during the warm-up
 
 

@@ -54,10 +54,12 @@ from bench.harness import (  # noqa: E402
     Http,
     Recorder,
     availability_params,
+    beds_for_a_man,
     demo_key,
     history,
     in_load_process,
     machine,
+    man_for_a_hotel,
     open_loop,
     percentile,
     postmaster_pid,
@@ -89,15 +91,9 @@ async def drive(base: str, key: str, rate: float, warmup: float, seconds: float,
             await recorder.time("availability", scheduled, lambda: http.get("/v1/availability", params=params))
 
         async def hold_for_new_referral(scheduled: float) -> dict | None:
-            body = {
-                "reference": f"LOAD-{uuid.uuid4().hex}",  # unique across runs on a kept --data-dir
-                "source": "outreach_team",
-                "needs": {"gender": "man"},
-                "acceptable_kinds": ["assore_hotel"],
-                "vulnerability": 2,
-            }
+            body = man_for_a_hotel(f"LOAD-{uuid.uuid4().hex}")  # unique across runs on a kept --data-dir
             made = await recorder.time("referral create", scheduled, lambda: http.post("/v1/referrals", json=body))
-            free = await http.get("/v1/availability", params={"limit": "50", "gender": "man", "kind": "assore_hotel"})
+            free = await http.get("/v1/availability", params=beds_for_a_man(50))
             if not (made and made.is_success and free.is_success and free.json()["items"]):
                 return None
             hold = {"referral_id": made.json()["id"], "bed_id": rng.choice(free.json()["items"])["id"], "minutes": 5}

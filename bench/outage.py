@@ -56,11 +56,13 @@ from bench.harness import (  # noqa: E402
     Recorder,
     acknowledged_present,
     availability_params,
+    beds_for_a_man,
     broken_invariants,
     children,
     history,
     in_load_process,
     machine,
+    man_for_a_hotel,
     open_loop,
     print_invariants,
 )
@@ -84,7 +86,7 @@ ALLOWED = frozenset({"409", "503"})
 READY, LIVE = "/health/ready", "/health/live"
 PATH = re.compile(r'"path": "([^"]*)", "event": "unhandled_error"')
 EXCEPTION = re.compile(r'"exc_type": "(\w+)", "exc_value": "((?:[^"\\]|\\.)*)"')
-FREE_MEN_BEDS = {"limit": "50", "gender": "man", "kind": "assore_hotel"}
+FREE_MEN_BEDS = beds_for_a_man(50)
 # What each acknowledged write must have left, as SQL counting the ids ($1) that did.
 STORED = {
     "referral": "SELECT count(*) FROM referrals WHERE id = ANY($1::uuid[])",
@@ -126,13 +128,7 @@ async def drive(base: str, key: str, start: float, rate: float, seconds: float) 
             await recorder.answer("availability", scheduled, lambda: http.get("/v1/availability", params=params))
 
         async def refer_hold_cancel(scheduled: float) -> None:
-            body = {
-                "reference": f"OUTAGE-{rng.getrandbits(64):x}",
-                "source": "outreach_team",
-                "needs": {"gender": "man"},
-                "acceptable_kinds": ["assore_hotel"],
-                "vulnerability": 2,
-            }
+            body = man_for_a_hotel(f"OUTAGE-{rng.getrandbits(64):x}")
             made = await recorder.answer("referral create", scheduled, lambda: http.post("/v1/referrals", json=body))
             if not (made and made.is_success):
                 return
