@@ -12,7 +12,10 @@ Makes a throwaway data directory with the demo and N years of simulated history
      granian starts another (a round begins once both workers are 6 s old: see `settled`);
   4. the lines not accepted are declined, freeing their beds.
 
-Every write answered 2xx is kept. After each round the invariants of
+Each accept and transfer carries an Idempotency-Key; one the kill cut (no answer) is sent
+again with the same key, up to 3 times 0.2 s apart, as a partner's client should: a
+replay says the cut one had been done, a fresh 2xx that it had not. Every write answered
+2xx, first time or again, is kept. After each round the invariants of
 service/db/invariants.py are checked; at the end, whether each acknowledged write is in
 the database. Printed per round: the requests the kill cut (no answer), the answers by
 status, and how long until granian's new worker was ready (its solver processes up, which
@@ -21,7 +24,8 @@ its start-up waits for, and /health/ready 200).
 TARGETS (issue 7): no invariant broken after any round; every accept, transfer and exit
 answered 2xx is in the database; each kill falls in the middle (it cuts requests in
 flight, and writes were acknowledged before and after it); the killed worker is
-replaced; no answer but 2xx, 409 (a bed taken meanwhile) and the cut connections.
+replaced; no answer but 2xx, 409 (a bed taken meanwhile) and the cut connections; every
+cut accept and transfer is answered when sent again (2xx, a replay or 409).
 
     uv run python bench/crash.py [--rounds 10] [--people 20] [--rate 20] [--years 5]
 """
@@ -40,6 +44,7 @@ import os  # noqa: E402
 import random  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
@@ -68,6 +73,9 @@ REPLACED_WITHIN_S = 20.0
 SOLVER_PROCESSES = 3
 CRASH_LOOP_S = 6.0  # granian's window is 5.5 s
 ALLOWED = frozenset({"409"})
+IDEMPOTENT = frozenset({"accept", "transfer"})  # the writes here whose routes take an Idempotency-Key
+RETRIES, RETRY_PAUSE_S = 3, 0.2
+ANSWERED_AGAIN = frozenset({"200", "201", "replayed", "409"})
 FREE_MEN_BEDS = beds_for_a_man(500)
 # What each acknowledged write must have left, as SQL counting the ids ($1) that did.
 STORED = {
@@ -99,6 +107,7 @@ class Run:
     acknowledged: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     rounds: list[Round] = field(default_factory=list)
     broken: list[dict[str, list[str]]] = field(default_factory=list)
+    retried: Counter = field(default_factory=Counter)  # what the cut writes got when sent again
 
 
 async def new_referrals(http: Http, count: int, rng: random.Random) -> list[str]:
@@ -156,7 +165,17 @@ class CrashRound:
         return Round(len(self.lines), done_at_kill, cut, answers, replaced_s)
 
     async def write(self, route: str, path: str, body: dict | None = None) -> Answer | None:
-        answer = await self.run.recorder.time(route, time.perf_counter(), lambda: self.http.post(path, json=body))
+        """POST `body`, with an Idempotency-Key where the route takes one; a request the kill
+        cut is sent again with the same key, as a partner's client should, until answered."""
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if route in IDEMPOTENT else None
+        send = lambda: self.http.post(path, json=body, headers=headers)  # noqa: E731
+        answer = await self.run.recorder.time(route, time.perf_counter(), send)
+        for _ in range(RETRIES if headers else 0):
+            if answer is not None:
+                break
+            await asyncio.sleep(RETRY_PAUSE_S)
+            answer = await self.run.recorder.time(f"{route} sent again", time.perf_counter(), send)
+            self.run.retried[outcome(answer)] += 1
         return answer if answer is not None and answer.is_success else None
 
     async def move_on(self, line: str, bed: str | None) -> None:
@@ -200,6 +219,13 @@ class CrashRound:
         """Free the beds still held for lines not accepted (409 for those accepted unbeknown, the answer cut)."""
         for line in set(self.lines) - self.accepted:
             await self.http.post(f"/v1/proposals/{self.proposal_id}/lines/{line}/decline", json={"reason": "other"})
+
+
+def outcome(answer: Answer | None) -> str:
+    """What a request sent again got: its status, "replayed" (the cut one had been done), or "cut"."""
+    if answer is None:
+        return "cut"
+    return "replayed" if answer.headers.get("idempotent-replayed") == "true" else str(answer.status)
 
 
 def tcp_migrate_req() -> str:
@@ -262,6 +288,8 @@ def report(run: Run, present: dict[str, tuple[int, int]]) -> None:
     if replaced:
         print(f"\nnew worker ready after the kill: median {sorted(replaced)[len(replaced) // 2]:.2f} s, "
               f"at most {max(replaced):.2f} s")  # fmt: skip
+    again = ", ".join(f"{n} × {what}" for what, n in sorted(run.retried.items())) or "none"
+    print(f"cut accepts and transfers sent again with their Idempotency-Key: {again}")
     print("acknowledged writes in the database: " + ", ".join(f"{w} {n}/{of}" for w, (n, of) in present.items()))
     broken = {rule: ids for found in run.broken for rule, ids in found.items()}
     print_invariants("after every round", broken)
@@ -276,6 +304,8 @@ def report(run: Run, present: dict[str, tuple[int, int]]) -> None:
         f"each killed worker replaced within {REPLACED_WITHIN_S:.0f} s ({len(replaced)}/{rounds})":
             len(replaced) == rounds,
         f"nothing but 2xx, 409 and cut connections ({failures} other)": failures == 0,
+        "every cut accept and transfer answered when sent again (2xx, a replay or 409)":
+            set(run.retried) <= ANSWERED_AGAIN,
     }  # fmt: skip
     for verdict, passed in verdicts.items():
         print(("PASS " if passed else "MISS ") + verdict)

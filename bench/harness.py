@@ -266,8 +266,8 @@ class Http:
         async with self.session.get(path, params=params) as response:
             return await _answer(response)
 
-    async def post(self, path: str, json: Any = None) -> Answer:
-        async with self.session.post(path, json=json) as response:
+    async def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Answer:
+        async with self.session.post(path, json=json, headers=headers) as response:
             return await _answer(response)
 
 
