@@ -103,6 +103,8 @@ class Round:
 
 @dataclass
 class Run:
+    """What the rounds recorded: every answer, the writes acknowledged, each round's findings."""
+
     recorder: Recorder = field(default_factory=Recorder)
     acknowledged: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     rounds: list[Round] = field(default_factory=list)
