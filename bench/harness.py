@@ -115,8 +115,13 @@ def availability_params(rng: random.Random) -> dict[str, str]:
 
 def man_for_a_hotel(reference: str) -> dict[str, Any]:
     """The referral the benches' writes make: a man for an ASSORE hotel, the demo's commonest bed."""
-    needs = {"needs": {"gender": "man"}, "acceptable_kinds": ["assore_hotel"], "vulnerability": 2}
-    return {"reference": reference, "source": "outreach_team"} | needs
+    return {
+        "reference": reference,
+        "source": "outreach_team",
+        "needs": {"gender": "man"},
+        "acceptable_kinds": ["assore_hotel"],
+        "vulnerability": 2,
+    }
 
 
 def beds_for_a_man(limit: int) -> dict[str, str]:
